@@ -1,0 +1,19 @@
+"""Composition root: the one place where credit-check is wired together."""
+
+from __future__ import annotations
+
+from mianshen_shared.runtime import Runtime, build_runtime
+
+from credit_check.config import Settings
+from credit_check.handlers import CONSUMED_TOPICS, HANDLERS
+from credit_check.models import Base
+
+
+def bootstrap(settings: Settings | None = None) -> Runtime:
+    return build_runtime(
+        settings or Settings(),
+        Base.metadata,
+        "credit_check.migrations",
+        handlers=HANDLERS,
+        consumed_topics=CONSUMED_TOPICS,
+    )

@@ -1,0 +1,30 @@
+"""credit-check's internal API (reached only through the gateway)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Path
+
+from mianshen_shared.web import DbSession
+
+from credit_check.repository import CreditRepository
+from credit_check.schemas import AssessmentRead, CreditRecordRead, CreditStatusRead
+
+router = APIRouter(prefix="/enterprises", tags=["credit"])
+USCC = Path(pattern=r"^[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$", description="统一社会信用代码")
+
+
+@router.get("/{uscc}/credit", response_model=CreditStatusRead)
+async def credit_status(session: DbSession, uscc: str = USCC) -> CreditStatusRead:
+    repo = CreditRepository(session)
+    today = datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai")).date()
+    active = await repo.active_records(uscc, today, "black")
+    return CreditStatusRead(
+        uscc=uscc,
+        listed=bool(active),
+        active_records=[CreditRecordRead.model_validate(r) for r in active],
+        all_records=[CreditRecordRead.model_validate(r) for r in await repo.records_for(uscc)],
+        assessments=[AssessmentRead.model_validate(a) for a in await repo.assessments_for(uscc)],
+    )

@@ -1,0 +1,53 @@
+"""credit-check on the real Kafka and PostgreSQL: records in, decisions out, bad
+messages to the dead-letter topic while the consumer keeps going."""
+
+from __future__ import annotations
+
+import pytest
+from httpx import ASGITransport, AsyncClient
+
+from credit_check.config import Settings
+from credit_check.main import create_app
+from mianshen_shared import testing
+from mianshen_shared.events import make_envelope, parse_payload
+from mianshen_shared.topics import physical
+
+from .factories import accepted, credit_record
+
+pytestmark = pytest.mark.integration
+
+
+async def test_listed_enterprise_is_held_and_bad_messages_are_dead_lettered(pg_database, topic_prefix) -> None:
+    settings = Settings(database_url=await pg_database("credit_check"), topic_prefix=topic_prefix,
+                        kafka_bootstrap=testing.KAFKA_BOOTSTRAP)
+    app = create_app(settings)
+    listed, clean = testing.make_uscc(), testing.make_uscc()
+    records = physical("department-records", topic_prefix)
+    confirmations = physical("confirmations", topic_prefix)
+    async with app.router.lifespan_context(app):
+        record = credit_record(listed)
+        await testing.produce(records, make_envelope(record, source="test", subject=listed, correlation_id="c-1").to_bytes(), key=listed)
+        await testing.produce(records, b"{not json", key=listed)
+        for uscc in (listed, clean):
+            env = make_envelope(accepted(uscc), source="test", subject=uscc, correlation_id=f"c-{uscc}")
+            await testing.produce(confirmations, env.to_bytes(), key=uscc)
+            await testing.produce(confirmations, env.to_bytes(), key=uscc)  # redelivered
+
+        async with testing.TopicReader(physical("credit-assessments", topic_prefix)) as out:
+            await out.wait_for(lambda m: m.key.decode() == clean)
+            await out.wait_for(lambda m: m.key.decode() == listed)
+            decisions = {e.subject: parse_payload(e) for e in out.envelopes("credit.assessed")}
+        assert decisions[listed].decision == "held"
+        assert [r.record_id for r in decisions[listed].reasons] == [record.record_id]
+        assert decisions[clean].decision == "cleared"
+        assert len(out.envelopes("credit.assessed")) == 2, "the redelivered acceptance was assessed twice"
+
+        async with testing.TopicReader(physical("dead-letter", topic_prefix)) as dlq:
+            bad = await dlq.wait_for(lambda m: m.value == b"{not json")
+        assert dict(bad.headers)["dlq.reason"] == b"malformed_json"
+
+        async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as client:
+            status = (await client.get(f"/enterprises/{listed}/credit")).json()
+            assert status["listed"] is True
+            assert status["assessments"][0]["decision"] == "held"
+            assert (await client.get("/enterprises/not-a-code/credit")).status_code == 422

@@ -1,0 +1,83 @@
+"""The city's configuration: departments, the record types each may push, and
+the JSON Schema of each record type's attributes. Loaded from YAML, never coded."""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator, FormatChecker
+
+from mianshen_shared.config import REPO_ROOT
+
+DEFAULT_CITY_FILE = REPO_ROOT / "config" / "cities" / "zhengzhou.yaml"
+
+
+@dataclass(frozen=True)
+class RecordType:
+    code: str
+    name: str
+    credit_list: str | None  # "black" / "red" for credit records
+    validator: Draft202012Validator
+
+
+@dataclass(frozen=True)
+class Department:
+    code: str
+    name: str
+    record_types: frozenset[str]
+
+
+@dataclass(frozen=True)
+class City:
+    code: str
+    name: str
+    division_prefix: str
+    departments: dict[str, Department]
+    record_types: dict[str, RecordType]
+
+    def attribute_errors(self, record_type: str, attributes: dict[str, Any]) -> list[str]:
+        """Chinese messages for every way `attributes` break the record type's schema."""
+        rt = self.record_types[record_type]
+        out = []
+        for err in sorted(rt.validator.iter_errors(attributes), key=lambda e: list(e.path)):
+            where = ".".join(str(p) for p in err.path) or "attributes"
+            out.append(f"{where}: {err.message}")
+        return out
+
+
+def load(path: Path | str | None = None) -> City:
+    raw = yaml.safe_load(Path(path or os.environ.get("MIANSHEN_CITY_FILE", DEFAULT_CITY_FILE)).read_text("utf-8"))
+    record_types = {
+        code: RecordType(
+            code=code,
+            name=spec["name"],
+            credit_list=spec.get("credit_list"),
+            validator=Draft202012Validator(spec["attributes"], format_checker=FormatChecker()),
+        )
+        for code, spec in raw["record_types"].items()
+    }
+    departments = {
+        code: Department(code=code, name=spec["name"], record_types=frozenset(spec.get("record_types", [])))
+        for code, spec in raw["departments"].items()
+    }
+    for dept in departments.values():
+        unknown = dept.record_types - record_types.keys()
+        if unknown:
+            raise ValueError(f"department {dept.code} lists undeclared record types {sorted(unknown)}")
+    return City(
+        code=raw["city"]["code"],
+        name=raw["city"]["name"],
+        division_prefix=raw["city"]["division_prefix"],
+        departments=departments,
+        record_types=record_types,
+    )
+
+
+@functools.cache
+def current() -> City:
+    return load()

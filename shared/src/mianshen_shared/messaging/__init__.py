@@ -1,0 +1,13 @@
+from mianshen_shared.messaging.consumer import EventConsumer, Rejected, UnitOfWork
+from mianshen_shared.messaging.outbox import Outbox, OutboxRelay
+from mianshen_shared.messaging.tables import create_messaging_tables, messaging_tables
+
+__all__ = [
+    "EventConsumer",
+    "Outbox",
+    "OutboxRelay",
+    "Rejected",
+    "UnitOfWork",
+    "create_messaging_tables",
+    "messaging_tables",
+]

@@ -1,0 +1,258 @@
+"""Idempotent Kafka consumers with a dead-letter topic.
+
+For each batch: every message is parsed and handled inside one database
+transaction together with the record of its event id; the Kafka offsets are
+committed only after that transaction commits. A message that can never be
+processed (malformed, invalid, rejected by the domain) is sent to the
+dead-letter topic with its reason, and the consumer moves on. Errors that may
+pass (database or broker unavailable) are retried with backoff, never skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from sqlalchemy import Table
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from mianshen_shared import observability
+from mianshen_shared.events import Envelope, InvalidEvent, Payload, parse_envelope, parse_payload
+from mianshen_shared.logs import correlation
+
+log = logging.getLogger(__name__)
+
+# Failures that may pass by themselves: retry, never skip the message.
+TRANSIENT = (OperationalError, InterfaceError, OSError, ConnectionError)
+
+
+class Rejected(Exception):
+    """Raised by a handler for an event the domain refuses; the event is dead-lettered."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass
+class UnitOfWork:
+    """What a handler gets: the open transaction and a way to emit events in it."""
+
+    session: AsyncSession
+    envelope: Envelope
+    emit: Callable[..., Awaitable[Envelope]]
+    emitted: list[Envelope] = field(default_factory=list)
+
+
+Handler = Callable[[Any, UnitOfWork], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    envelope: Envelope
+    payload: Payload
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        *,
+        service: str,
+        group_id: str,
+        bootstrap: str,
+        topics: list[str],
+        sessions: async_sessionmaker[AsyncSession],
+        processed_table: Table,
+        handlers: dict[str, Handler],
+        outbox_add: Callable[..., Awaitable[Envelope]],
+        dead_letter_topic: str,
+        producer: AIOKafkaProducer,
+        on_commit: Callable[[], None] | None = None,
+        max_records: int = 500,
+    ) -> None:
+        self._service = service
+        self._group_id = group_id
+        self._bootstrap = bootstrap
+        self._topics = topics
+        self._sessions = sessions
+        self._processed = processed_table
+        self._handlers = handlers
+        self._outbox_add = outbox_add
+        self._dlq = dead_letter_topic
+        self._producer = producer
+        self._on_commit = on_commit
+        self._max_records = max_records
+        self._consumer: AIOKafkaConsumer | None = None
+        self._stopping = False
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    async def run(self) -> None:
+        consumer = AIOKafkaConsumer(
+            *self._topics,
+            bootstrap_servers=self._bootstrap,
+            group_id=self._group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_poll_records=self._max_records,
+        )
+        self._consumer = consumer
+        await _start_with_retry(consumer)
+        try:
+            while not self._stopping:
+                batch = await consumer.getmany(timeout_ms=200, max_records=self._max_records)
+                for tp, messages in batch.items():
+                    await self._process_partition_batch(consumer, tp, messages)
+        finally:
+            await consumer.stop()
+
+    async def _process_partition_batch(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, messages: list[ConsumerRecord[Any, Any]]
+    ) -> None:
+        deliveries: list[tuple[ConsumerRecord[Any, Any], Delivery | None]] = []
+        for msg in messages:
+            delivery = await self._decode(msg)
+            deliveries.append((msg, delivery))
+        backoff = 0.2
+        while True:
+            try:
+                await self._apply_batch(deliveries)
+                break
+            except TRANSIENT as exc:
+                log.warning("transient failure handling %s; retrying in %.1fs: %s", tp, backoff, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+            except Exception:
+                # Something in the batch cannot be applied: handle each message on
+                # its own so only the bad one goes to the dead-letter topic.
+                await self._apply_one_by_one(deliveries)
+                break
+        await consumer.commit({tp: messages[-1].offset + 1})
+        if self._on_commit:
+            self._on_commit()
+
+    async def _decode(self, msg: ConsumerRecord[Any, Any]) -> Delivery | None:
+        try:
+            envelope = parse_envelope(msg.value)
+        except InvalidEvent as exc:
+            await self._dead_letter(msg, exc.reason, exc.message)
+            return None
+        if envelope.type not in self._handlers:
+            return None  # an event type this service does not listen to
+        try:
+            payload = parse_payload(envelope)
+        except InvalidEvent as exc:
+            await self._dead_letter(msg, exc.reason, exc.message, envelope)
+            return None
+        return Delivery(envelope, payload)
+
+    async def _apply_batch(self, deliveries: list[tuple[ConsumerRecord[Any, Any], Delivery | None]]) -> None:
+        async with self._sessions() as session, session.begin():
+            seen: set[uuid.UUID] = set()
+            for _msg, delivery in deliveries:
+                if delivery is None or delivery.envelope.id in seen:
+                    continue
+                seen.add(delivery.envelope.id)
+                await self._handle(session, delivery)
+
+    async def _apply_one_by_one(self, deliveries: list[tuple[ConsumerRecord[Any, Any], Delivery | None]]) -> None:
+        for msg, delivery in deliveries:
+            if delivery is None:
+                continue
+            backoff = 0.2
+            while True:
+                try:
+                    async with self._sessions() as session, session.begin():
+                        await self._handle(session, delivery)
+                    break
+                except TRANSIENT as exc:
+                    log.warning("transient failure; retrying in %.1fs: %s", backoff, exc)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 10.0)
+                except (Rejected, InvalidEvent) as exc:
+                    await self._dead_letter(msg, exc.reason, exc.message, delivery.envelope)
+                    break
+                except IntegrityError as exc:
+                    await self._dead_letter(msg, "integrity_error", f"数据约束冲突：{exc.orig}", delivery.envelope)
+                    break
+                except Exception as exc:
+                    log.exception("handler failed on event %s", delivery.envelope.id)
+                    await self._dead_letter(
+                        msg, "handler_error", f"处理失败：{type(exc).__name__}: {exc}", delivery.envelope
+                    )
+                    break
+
+    async def _handle(self, session: AsyncSession, delivery: Delivery) -> None:
+        envelope = delivery.envelope
+        already = await session.scalar(
+            sa.select(sa.func.count()).select_from(self._processed).where(
+                self._processed.c.event_id == str(envelope.id)
+            )
+        )
+        if already:
+            observability.EVENTS_CONSUMED.labels(self._service, envelope.type, "duplicate").inc()
+            return
+        await session.execute(
+            sa.insert(self._processed).values(
+                event_id=str(envelope.id), event_type=envelope.type, processed_at=datetime.now(UTC)
+            )
+        )
+
+        async def emit(payload: Payload, *, key: str, subject: str | None = None) -> Envelope:
+            out = await self._outbox_add(
+                session, payload, key=key, correlation_id=envelope.correlationid, subject=subject
+            )
+            uow.emitted.append(out)
+            return out
+
+        uow = UnitOfWork(session=session, envelope=envelope, emit=emit)
+        token = correlation.set(envelope.correlationid)
+        try:
+            await self._handlers[envelope.type](delivery.payload, uow)
+        finally:
+            correlation.reset(token)
+        observability.EVENTS_CONSUMED.labels(self._service, envelope.type, "processed").inc()
+
+    async def _dead_letter(
+        self, msg: ConsumerRecord[Any, Any], reason: str, message: str, envelope: Envelope | None = None
+    ) -> None:
+        """Keep the original bytes; say why in the headers. Never drop silently."""
+        headers = [
+            ("dlq.reason", reason.encode()),
+            ("dlq.message", message.encode()),
+            ("dlq.source.topic", msg.topic.encode()),
+            ("dlq.source.partition", str(msg.partition).encode()),
+            ("dlq.source.offset", str(msg.offset).encode()),
+            ("dlq.consumer", self._group_id.encode()),
+            ("dlq.time", datetime.now(UTC).isoformat().encode()),
+        ]
+        if envelope is not None:
+            headers.append(("correlationid", envelope.correlationid.encode()))
+        await self._producer.send_and_wait(self._dlq, value=msg.value or b"", key=msg.key, headers=headers)
+        observability.DEAD_LETTERED.labels(self._service, reason).inc()
+        log.warning(
+            "dead-lettered message",
+            extra={"reason": reason, "detail": message, "topic": msg.topic, "offset": msg.offset},
+        )
+
+
+async def _start_with_retry(client: Any, attempts: int = 60) -> None:
+    for attempt in range(attempts):
+        try:
+            await client.start()
+            return
+        except Exception:
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.5)

@@ -1,0 +1,145 @@
+"""Transactional outbox: write events with state, publish them after commit.
+
+`Outbox.add` runs inside the caller's unit of work. `OutboxRelay` reads the
+oldest rows, sends them with an idempotent producer, waits for the broker's
+acknowledgement and only then deletes them — so an event is published at least
+once, in commit order per enterprise, and consumers drop the duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from mianshen_shared import observability
+from mianshen_shared.events import Envelope, Payload, make_envelope
+from mianshen_shared.events.catalog import spec_for
+
+log = logging.getLogger(__name__)
+
+
+class Outbox:
+    """Adds events to the service's outbox table within the current transaction."""
+
+    def __init__(self, table: Table, *, source: str, topic_for: Any) -> None:
+        self._table = table
+        self._source = source
+        self._topic_for = topic_for  # logical name -> physical topic
+
+    async def add(
+        self,
+        session: AsyncSession,
+        payload: Payload,
+        *,
+        key: str,
+        correlation_id: str,
+        subject: str | None = None,
+    ) -> Envelope:
+        envelope = make_envelope(payload, source=self._source, subject=subject or key, correlation_id=correlation_id)
+        await session.execute(
+            sa.insert(self._table).values(
+                event_id=str(envelope.id),
+                topic=self._topic_for(spec_for(payload).topic),
+                message_key=key,
+                payload=envelope.to_bytes(),
+                headers={"correlationid": correlation_id, "type": envelope.type},
+                created_at=datetime.now(UTC),
+            )
+        )
+        return envelope
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        table: Table,
+        producer: AIOKafkaProducer,
+        *,
+        service: str,
+        batch_size: int = 500,
+        idle_interval: float = 0.05,
+    ) -> None:
+        self._engine = engine
+        self._table = table
+        self._producer = producer
+        self._service = service
+        self._batch_size = batch_size
+        self._idle = idle_interval
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+
+    def notify(self) -> None:
+        """Called after a commit that added outbox rows, to publish without waiting."""
+        self._wakeup.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        backoff = 0.1
+        while not self._stopping:
+            try:
+                sent = await self.publish_once()
+                backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox relay failed; retrying in %.1fs", backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            if sent < self._batch_size:
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), timeout=self._idle)
+                except TimeoutError:
+                    pass
+                self._wakeup.clear()
+
+    async def publish_once(self) -> int:
+        t = self._table
+        async with self._engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # One relay at a time per service database keeps per-key order
+                # even when the service runs several replicas.
+                locked = await conn.scalar(sa.text("SELECT pg_try_advisory_xact_lock(hashtext('outbox-relay'))"))
+                if not locked:
+                    return 0
+            rows = (
+                await conn.execute(
+                    sa.select(t.c.id, t.c.topic, t.c.message_key, t.c.payload, t.c.headers, t.c.created_at)
+                    .order_by(t.c.id)
+                    .limit(self._batch_size)
+                )
+            ).all()
+            if not rows:
+                observability.OUTBOX_BACKLOG.labels(self._service).set(0)
+                observability.OUTBOX_OLDEST_AGE.labels(self._service).set(0)
+                return 0
+            futures = [
+                await self._producer.send(
+                    row.topic,
+                    value=bytes(row.payload),
+                    key=row.message_key.encode(),
+                    headers=[(k, str(v).encode()) for k, v in (row.headers or {}).items()],
+                )
+                for row in rows
+            ]
+            await asyncio.gather(*futures)
+            await conn.execute(sa.delete(t).where(t.c.id.in_([row.id for row in rows])))
+            oldest = rows[0].created_at
+            if oldest is not None and oldest.tzinfo is None:
+                oldest = oldest.replace(tzinfo=UTC)
+            observability.OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
+            observability.OUTBOX_OLDEST_AGE.labels(self._service).set(
+                (datetime.now(UTC) - oldest).total_seconds() if oldest else 0
+            )
+        return len(rows)

@@ -1,0 +1,122 @@
+"""The FastAPI application shell every service shares: problem details, request
+ids, metrics, structured logs, `/healthz`, `/readyz` and `/metrics`."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mianshen_shared import logs, observability, problems
+from mianshen_shared.runtime import Runtime
+
+REQUEST_ID_HEADER = "X-Request-ID"
+CORRELATION_HEADER = "X-Correlation-ID"
+
+
+def create_service_app(
+    runtime: Runtime,
+    *,
+    title: str,
+    description: str = "",
+    routers: list[Any] = (),  # type: ignore[assignment]
+    migrate_on_start: bool = True,
+    on_startup: Callable[[Runtime], Awaitable[None]] | None = None,
+) -> FastAPI:
+    settings = runtime.settings
+    logs.configure(settings.service_name, settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start(migrate=migrate_on_start)
+        if on_startup:
+            await on_startup(runtime)
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app.state.runtime = runtime
+    problems.install(app)
+    install_request_context(app, settings.service_name)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> Response:
+        ok = runtime.healthy()
+        return JSONResponse({"status": "ok" if ok else "degraded"}, status_code=200 if ok else 503)
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> Response:
+        checks: dict[str, str] = {}
+        try:
+            async with runtime.engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"down: {type(exc).__name__}"
+        if settings.messaging_enabled:
+            producer = runtime.producer
+            checks["kafka"] = "ok" if producer is not None and not producer._closed else "down"  # noqa: SLF001
+            checks["background"] = "ok" if runtime.healthy() else "down"
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse({"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def install_request_context(app: FastAPI, service: str) -> None:
+    @app.middleware("http")
+    async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+        correlation_id = request.headers.get(CORRELATION_HEADER) or request_id
+        request.state.request_id = request_id
+        request.state.correlation_id = correlation_id
+        token = logs.correlation.set(correlation_id)
+        started = time.perf_counter()
+        try:
+            response = await call_next(request)
+        finally:
+            logs.correlation.reset(token)
+        route = getattr(request.scope.get("route"), "path", "<unmatched>")
+        observability.HTTP_REQUESTS.labels(service, request.method, route, str(response.status_code)).inc()
+        observability.HTTP_LATENCY.labels(service, request.method, route).observe(time.perf_counter() - started)
+        response.headers[REQUEST_ID_HEADER] = request_id
+        response.headers[CORRELATION_HEADER] = correlation_id
+        return response
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A request's unit of work: committed once if the route succeeds."""
+    runtime = get_runtime(request)
+    async with runtime.sessions() as session, session.begin():
+        yield session
+    runtime.notify_relay()
+
+
+def get_correlation_id(request: Request) -> str:
+    return str(getattr(request.state, "correlation_id", None) or uuid.uuid4().hex)
+
+
+# scope="function": commit before the response is sent, so a 2xx means it is stored.
+DbSession = Annotated[AsyncSession, Depends(get_session, scope="function")]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+CorrelationId = Annotated[str, Depends(get_correlation_id)]
