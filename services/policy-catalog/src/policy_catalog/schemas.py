@@ -14,13 +14,19 @@ class PolicyRetire(BaseModel):
     reason: str = Field(min_length=1, max_length=500, description="废止原因")
 
 
+class LegalBasisRead(BaseModel):
+    title: str = Field(description="政策文件名称")
+    number: str = Field(description="文号")
+
+
 class PolicySummaryRead(BaseModel):
     policy_id: str
     version: int
     title: str
-    list_no: str | None = Field(description="清单编号")
-    lead_department: str | None = Field(description="牵头部门")
-    legal_basis: str | None = Field(description="政策依据")
+    batch: str = Field(description="政策清单批次")
+    list_no: int = Field(description="在该批清单中的序号")
+    lead_department: str = Field(description="牵头部门")
+    legal_basis: LegalBasisRead = Field(description="政策依据")
     benefit_kind: str
     effective_from: date | None
     effective_to: date | None
@@ -33,6 +39,7 @@ class PolicySummaryRead(BaseModel):
 class PolicyRead(PolicySummaryRead):
     status: str
     published_at: datetime | None
+    retired_at: datetime | None
     document: dict[str, Any]
 
     @classmethod
@@ -42,6 +49,7 @@ class PolicyRead(PolicySummaryRead):
             version=policy.version,
             status=policy.status,
             published_at=policy.published_at,
+            retired_at=policy.retired_at,
             document=policy.document,
             **_document_summary(policy),
         )
@@ -61,18 +69,16 @@ class PolicyVersionRead(BaseModel):
 
 
 def _document_summary(policy: PolicyVersion) -> dict[str, Any]:
+    """The catalogue columns, read from a document that compile_policy already validated."""
     doc = policy.document
-    window = doc.get("effective") or {}
+    window = doc["effective"]
     return {
         "title": policy.title,
         "benefit_kind": policy.benefit_kind,
-        "list_no": _text(doc.get("list_no")),
-        "lead_department": _text(doc.get("lead_department")),
-        "legal_basis": _text(doc.get("legal_basis")),
-        "effective_from": window.get("from"),
+        "batch": doc["batch"],
+        "list_no": doc["list_no"],
+        "lead_department": doc["lead_department"],
+        "legal_basis": doc["legal_basis"],
+        "effective_from": window["from"],
         "effective_to": window.get("to"),
     }
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)

@@ -1,0 +1,19 @@
+"""Composition root: the one place where eligibility is wired together."""
+
+from __future__ import annotations
+
+from mianshen_shared.runtime import Runtime, build_runtime
+
+from eligibility.config import Settings
+from eligibility.handlers import CONSUMED_TOPICS, HANDLERS
+from eligibility.models import Base
+
+
+def bootstrap(settings: Settings | None = None) -> Runtime:
+    return build_runtime(
+        settings or Settings(),
+        Base.metadata,
+        "eligibility.migrations",
+        handlers=HANDLERS,
+        consumed_topics=CONSUMED_TOPICS,
+    )

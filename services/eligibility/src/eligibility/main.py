@@ -1,0 +1,20 @@
+"""eligibility — 数据比对: matches department data against published policies."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from mianshen_shared.web import create_service_app
+
+from eligibility.bootstrap import bootstrap
+from eligibility.config import Settings
+from eligibility.router import router
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    return create_service_app(
+        bootstrap(settings),
+        title="eligibility 数据比对",
+        description="部门共享数据与已发布政策自动比对，认定企业可享受的政策及金额，并说明依据。",
+        routers=[router],
+    )

@@ -1,0 +1,98 @@
+"""Load the city's policy documents into the catalogue and publish them.
+
+    python -m policy_catalog.seed [DIR]      (default: <repo>/policies/zhengzhou)
+
+Runs against the configured database through the service layer, in one
+transaction, so the `policy.published` events leave through the outbox like any
+other. Running it again publishes nothing new; a file that changed without a new
+version number is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mianshen_shared import db, rules
+from mianshen_shared.config import REPO_ROOT
+from mianshen_shared.events.catalog import Payload
+from mianshen_shared.problems import ProblemError
+
+from policy_catalog import service
+from policy_catalog.bootstrap import bootstrap
+from policy_catalog.config import Settings
+from policy_catalog.repository import PolicyRepository
+
+DEFAULT_DIR = REPO_ROOT / "policies" / "zhengzhou"
+
+
+@dataclass
+class SeedReport:
+    published: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    retired: list[str] = field(default_factory=list)
+
+
+async def seed(directory: Path = DEFAULT_DIR, settings: Settings | None = None, *, migrate: bool = True) -> SeedReport:
+    documents = rules.load_policy_dir(directory)
+    runtime = bootstrap(settings)
+    correlation_id = f"seed-{uuid.uuid4().hex}"
+    report = SeedReport()
+    try:
+        if migrate:
+            await db.migrate(runtime.migrations_package, runtime.settings.database_url)
+        async with db.transaction(runtime.sessions) as session:
+
+            async def emit(payload: Payload, *, key: str) -> Any:
+                return await runtime.outbox.add(session, payload, key=key, correlation_id=correlation_id)
+
+            repo = PolicyRepository(session)
+            now = datetime.now(UTC)
+            for document in documents:
+                policy, _ = await service.create_policy(repo, document=document, now=now)
+                label = f"{policy.policy_id} v{policy.version}"
+                if policy.status == "retired":
+                    report.retired.append(label)
+                elif policy.status == "published":
+                    report.unchanged.append(label)
+                else:
+                    await service.publish_policy(
+                        repo, policy_id=policy.policy_id, version=policy.version, emit=emit, now=now
+                    )
+                    report.published.append(label)
+    finally:
+        await runtime.engine.dispose()
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    directory = Path(args[0]) if args else DEFAULT_DIR
+    try:
+        report = asyncio.run(seed(directory))
+    except ProblemError as exc:
+        print(f"政策文件导入失败：{exc.detail}", file=sys.stderr)
+        for error in exc.extra.get("errors", []):
+            print(f"  - {error}", file=sys.stderr)
+        return 1
+    except rules.PolicyInvalid as exc:
+        print(f"政策文件无法读取：{exc}", file=sys.stderr)
+        for error in exc.errors:
+            print(f"  - {error}", file=sys.stderr)
+        return 1
+    for label in report.published:
+        print(f"published {label}")
+    print(
+        f"policies: {len(report.published)} published, {len(report.unchanged)} already published, "
+        f"{len(report.retired)} retired (left as they are)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

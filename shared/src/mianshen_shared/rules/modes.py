@@ -1,0 +1,246 @@
+"""Award modes: how a policy turns an enterprise's records into amounts.
+
+Each mode is generic and configured only by the `award` section of a document.
+Facts reach a mode already filtered (record type, window, target) and sorted by
+(effective_date, record_id), so every choice below is deterministic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from mianshen_shared.rules.expressions import Expression, amount_text, record_context
+from mianshen_shared.rules.model import Fact
+
+DEFAULT_GROUP = "once"
+
+Compiler = Callable[[str, str], Expression]  # (source, path) -> Expression
+
+
+@dataclass(frozen=True)
+class Outcome:
+    award_key: str
+    amount_fen: int
+    rule: str
+    computation: str
+    facts: tuple[Fact, ...]
+
+
+class Mode(Protocol):
+    def evaluate(self, facts: Sequence[Fact], params: dict[str, int]) -> list[Outcome]: ...
+
+
+def _group_key(group_by: Expression | None, context: dict[str, Any], fact: Fact) -> str:
+    return DEFAULT_GROUP if group_by is None else group_by.key(context, fact)
+
+
+def _optional(award: dict[str, Any], name: str, compile_: Compiler) -> Expression | None:
+    source = award.get(name)
+    return None if source is None else compile_(source, f"award.{name}")
+
+
+# --- highest_tier -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tier:
+    label: str
+    when: Expression
+    amount_fen: int
+
+
+@dataclass(frozen=True)
+class HighestTier:
+    """从高不重复: one award per group, at the highest tier any record reached."""
+
+    rule: str
+    tiers: tuple[Tier, ...]  # highest amount first; document order breaks ties
+    group_by: Expression | None
+
+    @classmethod
+    def compile(cls, award: dict[str, Any], compile_: Compiler) -> HighestTier:
+        tiers = [
+            Tier(label=t["label"], when=compile_(t["when"], f"award.tiers[{i}].when"), amount_fen=t["amount_fen"])
+            for i, t in enumerate(award["tiers"])
+        ]
+        ranked = sorted(enumerate(tiers), key=lambda it: (-it[1].amount_fen, it[0]))
+        return cls(
+            rule=award["rule"],
+            tiers=tuple(t for _, t in ranked),
+            group_by=_optional(award, "group_by", compile_),
+        )
+
+    def _tier_of(self, context: dict[str, Any], fact: Fact) -> int | None:
+        for rank, tier in enumerate(self.tiers):
+            if tier.when.condition(context, fact):
+                return rank
+        return None
+
+    def evaluate(self, facts: Sequence[Fact], params: dict[str, int]) -> list[Outcome]:
+        groups: dict[str, list[tuple[int, Fact]]] = {}
+        for fact in facts:
+            context = record_context(fact, params)
+            rank = self._tier_of(context, fact)
+            if rank is not None:
+                groups.setdefault(_group_key(self.group_by, context, fact), []).append((rank, fact))
+        outcomes = []
+        for key, matched in groups.items():
+            # Stable sort keeps the earliest record first within a tier.
+            matched.sort(key=lambda it: it[0])
+            best = self.tiers[matched[0][0]]
+            reached = [self.tiers[rank] for rank in sorted({rank for rank, _ in matched})]
+            listing = "、".join(f"{t.label}（{amount_text(t.amount_fen)}）" for t in reached)
+            if len(reached) > 1:
+                computation = f"符合条件的档次：{listing}；只取最高一档，核定{amount_text(best.amount_fen)}"
+            else:
+                computation = f"符合条件的档次：{listing}，核定{amount_text(best.amount_fen)}"
+            outcomes.append(
+                Outcome(
+                    award_key=key,
+                    amount_fen=best.amount_fen,
+                    rule=f"{self.rule}：取最高档“{best.label}”{amount_text(best.amount_fen)}",
+                    computation=computation,
+                    facts=tuple(fact for _, fact in matched),
+                )
+            )
+        return outcomes
+
+
+# --- per_item -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Item:
+    fact: Fact
+    label: str
+
+
+@dataclass(frozen=True)
+class PerItem:
+    """Each distinct item earns a fixed amount; items are summed per group and capped."""
+
+    rule: str
+    when: Expression | None
+    item_key: Expression
+    item_label: Expression | None
+    group_by: Expression | None
+    amount_per_item_fen: int
+    cap_per_group_fen: int | None
+    cap_label: str
+
+    @classmethod
+    def compile(cls, award: dict[str, Any], compile_: Compiler) -> PerItem:
+        return cls(
+            rule=award["rule"],
+            when=_optional(award, "when", compile_),
+            item_key=compile_(award["item_key"], "award.item_key"),
+            item_label=_optional(award, "item_label", compile_),
+            group_by=_optional(award, "group_by", compile_),
+            amount_per_item_fen=award["amount_per_item_fen"],
+            cap_per_group_fen=award.get("cap_per_group_fen"),
+            cap_label=award.get("cap_label", "每组最高"),
+        )
+
+    def evaluate(self, facts: Sequence[Fact], params: dict[str, int]) -> list[Outcome]:
+        groups: dict[str, list[_Item]] = {}
+        duplicates: dict[str, list[Fact]] = {}  # by the group of the item they repeat
+        seen: dict[str, str] = {}  # item_key -> group of the item that was counted
+        for fact in facts:
+            context = record_context(fact, params)
+            if self.when is not None and not self.when.condition(context, fact):
+                continue
+            item = self.item_key.key(context, fact)
+            if item in seen:
+                duplicates.setdefault(seen[item], []).append(fact)
+                continue
+            group = _group_key(self.group_by, context, fact)
+            seen[item] = group
+            label = fact.record_id if self.item_label is None else self.item_label.text(context, fact)
+            groups.setdefault(group, []).append(_Item(fact=fact, label=label))
+        return [self._outcome(key, items, duplicates.get(key, [])) for key, items in groups.items()]
+
+    def _outcome(self, key: str, items: list[_Item], duplicates: list[Fact]) -> Outcome:
+        per = self.amount_per_item_fen
+        gross = len(items) * per
+        cap = self.cap_per_group_fen
+        amount = gross if cap is None else min(gross, cap)
+        labels = "、".join(f"“{it.label}”" for it in items)
+        text = f"计奖项目：{labels}；{len(items)}项 × {amount_text(per)} = {amount_text(gross)}"
+        if cap is not None:
+            text += f"，{self.cap_label}{amount_text(cap)}"
+        text += f"，核定{amount_text(amount)}"
+        if duplicates:
+            ids = "、".join(f.record_id for f in duplicates)
+            text += f"（记录 {ids} 与已计项目重复，不重复计奖）"
+        return Outcome(
+            award_key=key,
+            amount_fen=amount,
+            rule=self.rule,
+            computation=text,
+            facts=tuple(it.fact for it in items),
+        )
+
+
+# --- formula ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Formula:
+    """An amount computed from the group's most recent record and the parameters."""
+
+    rule: str
+    group_by: Expression | None
+    derive: tuple[tuple[str, Expression], ...]
+    when: Expression
+    amount_fen: Expression
+    computation: Expression | None
+
+    @classmethod
+    def compile(cls, award: dict[str, Any], compile_: Compiler) -> Formula:
+        return cls(
+            rule=award["rule"],
+            group_by=_optional(award, "group_by", compile_),
+            derive=tuple(
+                (d["name"], compile_(d["expr"], f"award.derive[{i}].expr"))
+                for i, d in enumerate(award.get("derive", []))
+            ),
+            when=compile_(award["when"], "award.when"),
+            amount_fen=compile_(award["amount_fen"], "award.amount_fen"),
+            computation=_optional(award, "computation", compile_),
+        )
+
+    def evaluate(self, facts: Sequence[Fact], params: dict[str, int]) -> list[Outcome]:
+        # A later record for the same group supersedes earlier ones (a department's
+        # correction), so the group is decided on its latest record alone.
+        latest: dict[str, tuple[Fact, list[Fact]]] = {}
+        for fact in facts:
+            key = _group_key(self.group_by, record_context(fact, params), fact)
+            superseded = [*latest[key][1], latest[key][0]] if key in latest else []
+            latest[key] = (fact, superseded)
+        outcomes = []
+        for key, (fact, superseded) in latest.items():
+            context = record_context(fact, params)
+            derived: dict[str, Any] = {}
+            context["vars"] = derived
+            for name, expr in self.derive:
+                derived[name] = expr.run(context, fact)
+            if not self.when.condition(context, fact):
+                continue
+            amount = self.amount_fen.fen(context, fact)
+            if self.computation is None:
+                text = f"按公式 {self.amount_fen.source} 计算，核定{amount_text(amount)}"
+            else:
+                text = self.computation.text({**context, "amount_fen": amount}, fact)
+            if superseded:
+                text += f"（以最新记录 {fact.record_id} 为准，取代 {'、'.join(f.record_id for f in superseded)}）"
+            outcomes.append(Outcome(key, amount, self.rule, text, (fact,)))
+        return outcomes
+
+
+MODES: dict[str, Callable[[dict[str, Any], Compiler], Mode]] = {
+    "highest_tier": HighestTier.compile,
+    "per_item": PerItem.compile,
+    "formula": Formula.compile,
+}

@@ -1,0 +1,38 @@
+"""The whole platform as separate processes on the real Kafka and PostgreSQL."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from mianshen_shared import testing
+from mianshen_shared.stack import DEFAULT_PORTS, SERVICES, LocalStack
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalStack]:
+    urls = {svc: await testing.create_database(f"e2e_{svc.replace('-', '_')}") for svc in SERVICES}
+    platform = LocalStack(
+        state_dir=Path(tmp_path_factory.mktemp("stack")),
+        kafka_bootstrap=testing.KAFKA_BOOTSTRAP,
+        topic_prefix=testing.topic_prefix(),
+        database_urls=urls,
+        ports={name: free_port() for name in DEFAULT_PORTS},
+    )
+    try:
+        platform.start()
+        platform.seed_policies()
+        yield platform
+    finally:
+        platform.stop()
+        for url in urls.values():
+            await testing.drop_database(url)
