@@ -10,7 +10,6 @@ import uuid
 from typing import Any
 
 import httpx
-
 from mianshen_shared import uscc
 from mianshen_shared.money import format_yuan
 
@@ -39,22 +38,63 @@ def sample_records(run: str) -> list[dict[str, Any]]:
         }
 
     return [
-        rec(1, "gxj", a, "miit.sme_title_recognized", "2022-07-15",
-            {"title": "provincial_specialized", "document_no": "豫工信企业〔2022〕101号"}),
-        rec(2, "gxj", a, "miit.sme_title_recognized", "2022-08-20",
-            {"title": "national_little_giant", "document_no": "工信厅企业函〔2022〕191号"}),
+        rec(
+            1,
+            "gxj",
+            a,
+            "miit.sme_title_recognized",
+            "2022-07-15",
+            {"title": "provincial_specialized", "document_no": "豫工信企业〔2022〕101号"},
+        ),
+        rec(
+            2,
+            "gxj",
+            a,
+            "miit.sme_title_recognized",
+            "2022-08-20",
+            {"title": "national_little_giant", "document_no": "工信厅企业函〔2022〕191号"},
+        ),
         *[
-            rec(3 + i, "gxj", b, "miit.industrial_app_solution_awarded", "2022-09-01",
-                {"solution_name": f"工业APP解决方案{i + 1}", "product_series": f"系列{i + 1}", "award_year": 2022})
+            rec(
+                3 + i,
+                "gxj",
+                b,
+                "miit.industrial_app_solution_awarded",
+                "2022-09-01",
+                {"solution_name": f"工业APP解决方案{i + 1}", "product_series": f"系列{i + 1}", "award_year": 2022},
+            )
             for i in range(4)
         ],
-        rec(7, "rsj", c, "hrss.unemployment_insurance_annual", "2022-03-31",
-            {"contribution_year": 2021, "paid_fen": 12_345_678, "enterprise_size": "small",
-             "insured_at_year_start": 40, "insured_at_year_end": 39}),
-        rec(8, "gxj", d, "miit.sme_title_recognized", "2022-06-30",
-            {"title": "national_little_giant", "document_no": "工信厅企业函〔2022〕191号"}),
-        rec(9, "credit", d, "credit.dishonest_judgment_debtor", "2022-01-10",
-            {"authority": "郑州市中级人民法院", "document_no": "（2022）豫01执456号"}),
+        rec(
+            7,
+            "rsj",
+            c,
+            "hrss.unemployment_insurance_annual",
+            "2022-03-31",
+            {
+                "contribution_year": 2021,
+                "paid_fen": 12_345_678,
+                "enterprise_size": "small",
+                "insured_at_year_start": 40,
+                "insured_at_year_end": 39,
+            },
+        ),
+        rec(
+            8,
+            "gxj",
+            d,
+            "miit.sme_title_recognized",
+            "2022-06-30",
+            {"title": "national_little_giant", "document_no": "工信厅企业函〔2022〕191号"},
+        ),
+        rec(
+            9,
+            "credit",
+            d,
+            "credit.dishonest_judgment_debtor",
+            "2022-01-10",
+            {"authority": "郑州市中级人民法院", "document_no": "（2022）豫01执456号"},
+        ),
     ]
 
 
@@ -81,7 +121,9 @@ def main() -> int:
         for name, code in ENTERPRISES.items():
             pending = wait(
                 f"{name} 的意愿确认请求",
-                lambda code=code: gw.get(f"/v1/enterprises/{code}/confirmations", params={"status": "pending"}).json()["items"],
+                lambda code=code: gw.get(f"/v1/enterprises/{code}/confirmations", params={"status": "pending"}).json()[
+                    "items"
+                ],
             )
             for item in pending:
                 account = dict(ACCOUNT, account_name=name)
@@ -92,6 +134,7 @@ def main() -> int:
                 print(f"{name}：确认申领《{item['policy_title']}》{format_yuan(item['amount_fen'])} → {r.status_code}")
         print("\n兑现状态：")
         for name, code in ENTERPRISES.items():
+
             def settled(code: str = code) -> Any:
                 items = gw.get(f"/v1/enterprises/{code}/entitlements").json()["items"]
                 done = {"paid", "credit_held", "payment_failed", "declined", "withdrawn"}

@@ -25,7 +25,9 @@ def main() -> int:
     urls = {svc: PG.format(svc.replace("-", "_")) for svc in SERVICES} if args.postgres else {}
     stack = LocalStack(state_dir=args.state_dir, database_urls=urls)
     started = time.monotonic()
-    print("启动中：finance-sim、policy-catalog、eligibility、confirmation、credit-check、payment、gateway …", flush=True)
+    print(
+        "启动中：finance-sim、policy-catalog、eligibility、confirmation、credit-check、payment、gateway …", flush=True
+    )
     try:
         stack.start()
         stack.seed_policies()

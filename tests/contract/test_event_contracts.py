@@ -11,7 +11,6 @@ from typing import Any, get_type_hints
 
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
-
 from mianshen_shared.events import EVENTS, parse_envelope, parse_payload
 from mianshen_shared.events.schemas import event_schema
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
-
 from mianshen_shared.events import Envelope, make_envelope, parse_payload
 
 pytestmark = pytest.mark.contract
@@ -28,7 +27,6 @@ async def test_credit_check_emits_credit_assessed_as_published() -> None:
     from credit_check import service
     from mianshen_shared.events.catalog import ConfirmationAccepted
 
-
     class NoRecords:
         async def assessment_for_confirmation(self, _id: object) -> None:
             return None
@@ -39,8 +37,14 @@ async def test_credit_check_emits_credit_assessed_as_published() -> None:
         async def add_assessment(self, _a: object) -> None:
             return None
 
-    accepted = parse_payload(Envelope.model_validate_json((HERE / "examples" / "confirmation.accepted.json").read_bytes()))
+    accepted = parse_payload(
+        Envelope.model_validate_json((HERE / "examples" / "confirmation.accepted.json").read_bytes())
+    )
     assert isinstance(accepted, ConfirmationAccepted)
-    out = await service.assess(NoRecords(),  # type: ignore[arg-type]
-                                accepted=accepted, today=date(2026, 1, 1), now=datetime.now(UTC))
+    out = await service.assess(
+        NoRecords(),  # type: ignore[arg-type]
+        accepted=accepted,
+        today=date(2026, 1, 1),
+        now=datetime.now(UTC),
+    )
     assert_matches_contract(make_envelope(out, source="credit-check", subject=out.uscc, correlation_id="c"))

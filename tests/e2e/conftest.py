@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-
 from mianshen_shared import testing
 from mianshen_shared.stack import DEFAULT_PORTS, SERVICES, LocalStack
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from mianshen_shared import testing
 from mianshen_shared.stack import LocalStack
 from mianshen_shared.topics import physical
@@ -28,7 +27,9 @@ def record(code: str, department: str, record_type: str, attributes: dict[str, A
 
 
 def title(code: str, which: str, day: date = date(2022, 8, 20)) -> dict[str, Any]:
-    return record(code, "gxj", "miit.sme_title_recognized", {"title": which, "document_no": "工信厅企业函〔2022〕191号"}, day)
+    return record(
+        code, "gxj", "miit.sme_title_recognized", {"title": which, "document_no": "工信厅企业函〔2022〕191号"}, day
+    )
 
 
 async def poll(what: str, fetch: Any, timeout: float = 60.0) -> Any:
@@ -66,29 +67,50 @@ async def settled(gw: httpx.AsyncClient, code: str) -> list[dict[str, Any]]:
 async def test_department_push_is_matched_confirmed_checked_and_paid_exactly_once(stack: LocalStack) -> None:
     giant, apps, insured, dishonest = (testing.make_uscc() for _ in range(4))
     batch = [
-        record(dishonest, "credit", "credit.dishonest_judgment_debtor",
-               {"authority": "郑州市中级人民法院", "document_no": "（2022）豫01执456号"}, date(2022, 1, 10)),
+        record(
+            dishonest,
+            "credit",
+            "credit.dishonest_judgment_debtor",
+            {"authority": "郑州市中级人民法院", "document_no": "（2022）豫01执456号"},
+            date(2022, 1, 10),
+        ),
         title(giant, "provincial_specialized", date(2022, 7, 15)),
         title(giant, "national_little_giant"),
         *[
-            record(apps, "gxj", "miit.industrial_app_solution_awarded",
-                   {"solution_name": f"解决方案{i}", "product_series": f"系列{i}", "award_year": 2022}, date(2022, 9, 1))
+            record(
+                apps,
+                "gxj",
+                "miit.industrial_app_solution_awarded",
+                {"solution_name": f"解决方案{i}", "product_series": f"系列{i}", "award_year": 2022},
+                date(2022, 9, 1),
+            )
             for i in range(4)
         ],
-        record(insured, "rsj", "hrss.unemployment_insurance_annual",
-               {"contribution_year": 2021, "paid_fen": 12_345_678, "enterprise_size": "small",
-                "insured_at_year_start": 40, "insured_at_year_end": 39}, date(2022, 3, 31)),
+        record(
+            insured,
+            "rsj",
+            "hrss.unemployment_insurance_annual",
+            {
+                "contribution_year": 2021,
+                "paid_fen": 12_345_678,
+                "enterprise_size": "small",
+                "insured_at_year_start": 40,
+                "insured_at_year_end": 39,
+            },
+            date(2022, 3, 31),
+        ),
         title(dishonest, "national_little_giant"),
     ]
-    async with httpx.AsyncClient(base_url=stack.url("gateway"), timeout=30) as gw, \
-            httpx.AsyncClient(base_url=stack.url("finance-sim"), timeout=30) as finance:
+    async with (
+        httpx.AsyncClient(base_url=stack.url("gateway"), timeout=30) as gw,
+        httpx.AsyncClient(base_url=stack.url("finance-sim"), timeout=30) as finance,
+    ):
         pushed_at = time.monotonic()
         r = await gw.post("/v1/data-events", json={"records": batch})
         assert r.status_code == 202, r.text
         assert r.json()["accepted"] == len(batch)
 
-        await poll("credit-check to list the dishonest enterprise",
-                   lambda: _listed(gw, dishonest))
+        await poll("credit-check to list the dishonest enterprise", lambda: _listed(gw, dishonest))
         for code in (giant, apps, insured, dishonest):
             await accept_all(gw, code, expected=1)
 
@@ -100,8 +122,11 @@ async def test_department_push_is_matched_confirmed_checked_and_paid_exactly_onc
         assert [(v["amount_fen"], v["status"]) for v in views[dishonest]] == [(200_000_000, "credit_held")]
 
         paid = _settled_by_payee(await _instructions(finance))
-        assert paid == {f"企业{giant[-4:]}": [200_000_000], f"企业{apps[-4:]}": [300_000_000],
-                        f"企业{insured[-4:]}": [11_111_110]}
+        assert paid == {
+            f"企业{giant[-4:]}": [200_000_000],
+            f"企业{apps[-4:]}": [300_000_000],
+            f"企业{insured[-4:]}": [11_111_110],
+        }
 
         # The same department push again (a retry by the department's system): nothing new is paid.
         again = await gw.post("/v1/data-events", json={"records": batch})
@@ -184,7 +209,9 @@ async def test_gateway_refuses_bad_bodies_with_problem_details(
     ],
     ids=["unknown-record-type", "bad-check-digit", "missing-field", "department-not-allowed"],
 )
-async def test_gateway_refuses_invalid_records_and_publishes_nothing(stack: LocalStack, mutate: Any, field: str) -> None:
+async def test_gateway_refuses_invalid_records_and_publishes_nothing(
+    stack: LocalStack, mutate: Any, field: str
+) -> None:
     good = title(testing.make_uscc(), "national_little_giant")
     bad = title(testing.make_uscc(), "national_little_giant")
     mutate(bad)

@@ -4,10 +4,9 @@ messages to the dead-letter topic while the consumer keeps going."""
 from __future__ import annotations
 
 import pytest
-from httpx import ASGITransport, AsyncClient
-
 from credit_check.config import Settings
 from credit_check.main import create_app
+from httpx import ASGITransport, AsyncClient
 from mianshen_shared import testing
 from mianshen_shared.events import make_envelope, parse_payload
 from mianshen_shared.topics import physical
@@ -18,15 +17,20 @@ pytestmark = pytest.mark.integration
 
 
 async def test_listed_enterprise_is_held_and_bad_messages_are_dead_lettered(pg_database, topic_prefix) -> None:
-    settings = Settings(database_url=await pg_database("credit_check"), topic_prefix=topic_prefix,
-                        kafka_bootstrap=testing.KAFKA_BOOTSTRAP)
+    settings = Settings(
+        database_url=await pg_database("credit_check"),
+        topic_prefix=topic_prefix,
+        kafka_bootstrap=testing.KAFKA_BOOTSTRAP,
+    )
     app = create_app(settings)
     listed, clean = testing.make_uscc(), testing.make_uscc()
     records = physical("department-records", topic_prefix)
     confirmations = physical("confirmations", topic_prefix)
     async with app.router.lifespan_context(app):
         record = credit_record(listed)
-        await testing.produce(records, make_envelope(record, source="test", subject=listed, correlation_id="c-1").to_bytes(), key=listed)
+        await testing.produce(
+            records, make_envelope(record, source="test", subject=listed, correlation_id="c-1").to_bytes(), key=listed
+        )
         await testing.produce(records, b"{not json", key=listed)
         for uscc in (listed, clean):
             env = make_envelope(accepted(uscc), source="test", subject=uscc, correlation_id=f"c-{uscc}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
-
 from credit_check import service
 from mianshen_shared import city, testing
 from mianshen_shared.messaging import Rejected
@@ -19,7 +18,9 @@ TODAY = date(2026, 11, 25)
 
 
 async def test_enterprise_without_records_is_cleared() -> None:
-    decision = await service.assess(FakeCreditRepository(), accepted=accepted(testing.make_uscc()), today=TODAY, now=NOW)
+    decision = await service.assess(
+        FakeCreditRepository(), accepted=accepted(testing.make_uscc()), today=TODAY, now=NOW
+    )
     assert decision.decision == "cleared"
     assert decision.reasons == []
 
@@ -56,7 +57,11 @@ async def test_reassessing_the_same_confirmation_keeps_the_first_decision() -> N
     first = await service.assess(repo, accepted=acceptance, today=TODAY, now=NOW)
     await service.record_credit(repo, city=city.current(), record=credit_record(uscc), now=NOW)
     again = await service.assess(repo, accepted=acceptance, today=TODAY, now=NOW)
-    assert (first.assessment_id, first.decision) == (again.assessment_id, again.decision) == (first.assessment_id, "cleared")
+    assert (
+        (first.assessment_id, first.decision)
+        == (again.assessment_id, again.decision)
+        == (first.assessment_id, "cleared")
+    )
 
 
 async def test_credit_record_with_bad_attributes_is_rejected() -> None:

@@ -43,7 +43,9 @@ class ProblemError(Exception):
         self.extra = extra
 
 
-def problem(status: int, code: str, detail: str, *, title: str | None = None, request: Request | None = None, **extra: Any) -> JSONResponse:
+def problem(
+    status: int, code: str, detail: str, *, title: str | None = None, request: Request | None = None, **extra: Any
+) -> JSONResponse:
     body: dict[str, Any] = {
         "type": f"https://mianshen.zhengzhou.gov.cn/problems/{code}",
         "title": title or _STATUS_TEXT.get(status, ("error", "错误"))[1],

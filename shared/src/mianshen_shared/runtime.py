@@ -112,9 +112,7 @@ class Runtime:
         await self.engine.dispose()
 
 
-def build_runtime(
-    settings: ServiceSettings, metadata: MetaData, migrations_package: str, **kwargs: Any
-) -> Runtime:
+def build_runtime(settings: ServiceSettings, metadata: MetaData, migrations_package: str, **kwargs: Any) -> Runtime:
     engine = db.make_engine(settings.database_url)
     return Runtime(
         settings=settings,

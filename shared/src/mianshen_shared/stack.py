@@ -78,7 +78,15 @@ class LocalStack:
         port = self.ports[name]
         log = self.state_dir / "logs" / f"{name}.log"
         if name == "finance-sim":
-            argv = [sys.executable, "-m", "finance_sim", "--port", str(port), "--db", str(self.state_dir / "finance-sim.sqlite")]
+            argv = [
+                sys.executable,
+                "-m",
+                "finance_sim",
+                "--port",
+                str(port),
+                "--db",
+                str(self.state_dir / "finance-sim.sqlite"),
+            ]
             return Proc(name, argv, env, port, log, "/openapi.json")
         if name in self.database_urls:
             env["MIANSHEN_DATABASE_URL"] = self.database_urls[name]
@@ -108,7 +116,9 @@ class LocalStack:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.popen is not None and proc.popen.poll() is not None:
-                raise RuntimeError(f"{name} exited with {proc.popen.returncode}; see {proc.log_path}:\n{self.tail(name)}")
+                raise RuntimeError(
+                    f"{name} exited with {proc.popen.returncode}; see {proc.log_path}:\n{self.tail(name)}"
+                )
             try:
                 if httpx.get(proc.url + proc.ready_path, timeout=2).status_code == 200:
                     return

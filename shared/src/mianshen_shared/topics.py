@@ -8,6 +8,7 @@ and several local stacks share one broker without seeing each other's records.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -67,9 +68,8 @@ async def ensure_topics(bootstrap: str, prefix: str = "") -> None:
             if physical(spec.name, prefix) not in existing
         ]
         if wanted:
-            try:
+            # Another service may have created them first.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(wanted)
-            except TopicAlreadyExistsError:
-                pass  # another service created them first
     finally:
         await admin.close()

@@ -65,10 +65,12 @@ def create_service_app(
             checks["database"] = f"down: {type(exc).__name__}"
         if settings.messaging_enabled:
             producer = runtime.producer
-            checks["kafka"] = "ok" if producer is not None and not producer._closed else "down"  # noqa: SLF001
+            checks["kafka"] = "ok" if producer is not None and not producer._closed else "down"
             checks["background"] = "ok" if runtime.healthy() else "down"
         ok = all(v == "ok" for v in checks.values())
-        return JSONResponse({"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503)
+        return JSONResponse(
+            {"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503
+        )
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

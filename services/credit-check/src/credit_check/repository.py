@@ -43,9 +43,7 @@ class CreditRepository:
         return list(rows)
 
     async def assessment_for_confirmation(self, confirmation_id: uuid.UUID) -> Assessment | None:
-        return await self._session.scalar(
-            sa.select(Assessment).where(Assessment.confirmation_id == confirmation_id)
-        )
+        return await self._session.scalar(sa.select(Assessment).where(Assessment.confirmation_id == confirmation_id))
 
     async def add_assessment(self, assessment: Assessment) -> None:
         self._session.add(assessment)

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path
-
 from mianshen_shared.web import DbSession
 
 from credit_check.repository import CreditRepository

@@ -196,9 +196,9 @@ class EventConsumer:
     async def _handle(self, session: AsyncSession, delivery: Delivery) -> None:
         envelope = delivery.envelope
         already = await session.scalar(
-            sa.select(sa.func.count()).select_from(self._processed).where(
-                self._processed.c.event_id == str(envelope.id)
-            )
+            sa.select(sa.func.count())
+            .select_from(self._processed)
+            .where(self._processed.c.event_id == str(envelope.id))
         )
         if already:
             observability.EVENTS_CONSUMED.labels(self._service, envelope.type, "duplicate").inc()

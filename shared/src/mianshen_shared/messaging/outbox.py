@@ -9,6 +9,7 @@ once, in commit order per enterprise, and consumers drop the duplicates.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -98,10 +99,8 @@ class OutboxRelay:
                 backoff = min(backoff * 2, 5.0)
                 continue
             if sent < self._batch_size:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), timeout=self._idle)
-                except TimeoutError:
-                    pass
                 self._wakeup.clear()
 
     async def publish_once(self) -> int:

@@ -1,4 +1,5 @@
-from credit_check.models import Base
 from mianshen_shared.migrations_env import run
+
+from credit_check.models import Base
 
 run(Base.metadata)

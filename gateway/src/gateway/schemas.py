@@ -1,0 +1,262 @@
+"""The gateway's API models.
+
+Request models forbid unknown fields. Response models of proxied routes mirror
+what the services return and allow extra fields, so a service can add a field
+without the gateway's contract breaking; the gateway passes bodies through.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
+
+from mianshen_shared import uscc as uscc_rules
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def chinese_error(code: str, message: str) -> PydanticCustomError:
+    """A validation error whose Chinese message travels in ctx["zh"]."""
+    return PydanticCustomError(code, "{zh}", {"zh": message})
+
+
+# --- problem details ------------------------------------------------------------
+
+
+class FieldError(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    field: str = Field(description="出错的字段路径")
+    code: str = Field(description="稳定的英文错误码")
+    message: str = Field(description="中文说明")
+
+
+class RecordError(FieldError):
+    index: int | None = Field(description="记录在 records 中的下标（从0开始）；整批错误时为空")
+    record_id: str | None = Field(description="记录编号（若可读出）")
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details (application/problem+json)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    code: str = Field(description="稳定的英文错误码")
+    detail: str = Field(description="中文说明")
+    instance: str | None = None
+    request_id: str | None = None
+    errors: list[RecordError | FieldError] | None = None
+
+
+# --- department data --------------------------------------------------------------
+
+
+class DepartmentRecordIn(BaseModel):
+    """One record a department shares about an enterprise (or revokes)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    record_id: str = Field(min_length=1, max_length=128, description="来源系统中的唯一记录编号")
+    department: str = Field(min_length=1, max_length=64, description="报送部门代码，如 gxj")
+    uscc: str = Field(description="统一社会信用代码", examples=["91410105MA9DEM0100"])
+    enterprise_name: str | None = Field(default=None, max_length=200)
+    record_type: str = Field(min_length=1, max_length=120, description="记录类型，如 miit.sme_title_recognized")
+    effective_date: date = Field(description="生效日期（YYYY-MM-DD，北京时间）")
+    attributes: dict[str, Any] = Field(description="按记录类型的 JSON Schema 校验的属性")
+    action: Literal["upsert", "revoke"] = "upsert"
+
+    @field_validator("uscc")
+    @classmethod
+    def _valid_uscc(cls, value: str) -> str:
+        try:
+            return uscc_rules.validate(value)
+        except uscc_rules.InvalidUSCC as exc:
+            raise chinese_error(exc.reason, exc.message) from exc
+
+    @field_validator("effective_date", mode="before")
+    @classmethod
+    def _calendar_date_only(cls, value: Any) -> Any:
+        # Lax pydantic would take timestamps and datetimes; the law counts calendar days.
+        if not isinstance(value, str) or not _ISO_DATE.match(value):
+            raise chinese_error("date_format", "日期格式应为YYYY-MM-DD")
+        return value
+
+
+class DataEventBatch(BaseModel):
+    """A batch of department records: all are accepted, or none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    records: list[DepartmentRecordIn] = Field(
+        min_length=1, description="1 至 max_batch_records 条（默认500）；记录编号在批内不得重复"
+    )
+
+
+class DataEventsAccepted(BaseModel):
+    accepted: int = Field(description="已写入消息队列并获确认的记录数")
+    record_ids: list[str]
+    correlation_id: str
+
+
+# --- 意愿确认 requests -----------------------------------------------------------
+
+
+class BankAccountIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    account_name: str = Field(min_length=1, max_length=200, description="收款户名")
+    account_number: str = Field(pattern=r"^[0-9]{8,32}$", description="收款账号（8至32位数字）")
+    bank_name: str = Field(min_length=1, max_length=200, description="开户行")
+
+
+class ConfirmationAccept(BaseModel):
+    """The enterprise confirms it wants the benefit, paid to this account."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bank_account: BankAccountIn
+
+
+class ConfirmationDecline(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    reason: str = Field(min_length=1, max_length=500, description="放弃原因")
+
+
+# --- mirrors of the services' responses -------------------------------------------
+
+
+class _Mirrored(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class LegalBasisRead(_Mirrored):
+    title: str
+    number: str
+
+
+class PolicySummaryRead(_Mirrored):
+    policy_id: str
+    version: int
+    title: str
+    batch: str | None = None
+    list_no: int | None = None
+    lead_department: str | None = None
+    legal_basis: LegalBasisRead | None = None
+    benefit_kind: str | None = None
+    effective_from: date | None = None
+    effective_to: date | None = None
+
+
+class PolicyRead(PolicySummaryRead):
+    status: str | None = None
+    published_at: datetime | None = None
+    retired_at: datetime | None = None
+    document: dict[str, Any] | None = None
+
+
+class EntitlementRead(_Mirrored):
+    """One entitlement as the enterprise sees it, from determination to payment."""
+
+    entitlement_id: uuid.UUID
+    uscc: str
+    policy_id: str
+    policy_version: int | None = None
+    policy_title: str | None = None
+    award_key: str | None = None
+    amount_fen: int = Field(description="金额（分）")
+    benefit_kind: str | None = None
+    status: str = Field(description="如 pending、paid、credit_held、payment_failed、declined、withdrawn")
+    explanation: dict[str, Any] | None = Field(default=None, description="政策依据、条款、计算过程与所用数据")
+    determined_at: datetime | None = None
+
+
+class EntitlementList(_Mirrored):
+    items: list[EntitlementRead]
+
+
+class ConfirmationRead(_Mirrored):
+    confirmation_id: uuid.UUID
+    entitlement_id: uuid.UUID
+    uscc: str
+    policy_id: str | None = None
+    policy_title: str | None = None
+    amount_fen: int = Field(description="金额（分）")
+    deadline: date | None = Field(default=None, description="确认截止日期")
+    status: str = Field(description="如 pending、accepted、declined、closed")
+
+
+class ConfirmationList(_Mirrored):
+    items: list[ConfirmationRead]
+
+
+class PaymentRead(_Mirrored):
+    payment_id: uuid.UUID
+    entitlement_id: uuid.UUID
+    uscc: str | None = None
+    policy_id: str | None = None
+    amount_fen: int = Field(description="金额（分）")
+    status: str
+    finance_reference: str | None = None
+
+
+class PaymentList(_Mirrored):
+    items: list[PaymentRead]
+
+
+class DeterminationRead(_Mirrored):
+    """数据比对 — one determination of the eligibility service."""
+
+    entitlement_id: uuid.UUID
+    uscc: str | None = None
+    policy_id: str
+    policy_version: int | None = None
+    policy_title: str | None = None
+    award_key: str | None = None
+    amount_fen: int = Field(description="金额（分）")
+    benefit_kind: str | None = None
+    status: str | None = Field(default=None, description="active 或 withdrawn")
+    explanation: dict[str, Any] | None = None
+    determined_at: datetime | None = None
+
+
+class DeterminationList(_Mirrored):
+    items: list[DeterminationRead]
+
+
+class EligibilitySummaryRead(_Mirrored):
+    uscc: str
+
+
+class CreditRecordRead(_Mirrored):
+    record_id: str
+    record_type: str
+    list_kind: str
+    department: str
+    effective_date: date
+    expires_on: date | None = None
+    revoked_at: datetime | None = None
+
+
+class CreditAssessmentRead(_Mirrored):
+    assessment_id: uuid.UUID
+    confirmation_id: uuid.UUID
+    entitlement_id: uuid.UUID
+    decision: str = Field(description="cleared 或 held")
+    assessed_at: datetime
+
+
+class CreditStatusRead(_Mirrored):
+    uscc: str
+    listed: bool = Field(description="是否在失信名单中")
+    active_records: list[CreditRecordRead]
+    all_records: list[CreditRecordRead]
+    assessments: list[CreditAssessmentRead]

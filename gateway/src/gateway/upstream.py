@@ -1,0 +1,103 @@
+"""Calls from the gateway to the platform's services.
+
+Upstream answers pass through unchanged (status and body, problem+json
+included), so the services stay the authority on their own errors. Only the
+gateway's own failures to reach them become 502/504 here. A GET is retried once
+after a transport error; a POST never is, since it may have been applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Literal
+
+import httpx
+from fastapi import Request, Response
+
+from mianshen_shared.problems import ProblemError
+from mianshen_shared.web import CORRELATION_HEADER, REQUEST_ID_HEADER
+
+from gateway.config import Settings
+
+log = logging.getLogger(__name__)
+
+Service = Literal["policy-catalog", "eligibility", "confirmation", "credit-check", "payment"]
+SERVICE_NAMES: dict[Service, str] = {
+    "policy-catalog": "政策库服务",
+    "eligibility": "数据比对服务",
+    "confirmation": "意愿确认服务",
+    "credit-check": "信用核查服务",
+    "payment": "政策兑现服务",
+}
+_HEALTH_TIMEOUT = 2.0
+
+
+class Upstreams:
+    def __init__(self, client: httpx.AsyncClient, settings: Settings) -> None:
+        self._client = client
+        self.base_urls: dict[Service, str] = {
+            "policy-catalog": settings.policy_catalog_url,
+            "eligibility": settings.eligibility_url,
+            "confirmation": settings.confirmation_url,
+            "credit-check": settings.credit_check_url,
+            "payment": settings.payment_url,
+        }
+
+    async def forward(
+        self,
+        service: Service,
+        method: Literal["GET", "POST"],
+        path: str,
+        *,
+        request: Request,
+        params: dict[str, str] | None = None,
+        json: Any = None,
+    ) -> Response:
+        url = self.base_urls[service].rstrip("/") + path
+        headers = {
+            REQUEST_ID_HEADER: request.state.request_id,
+            CORRELATION_HEADER: request.state.correlation_id,
+        }
+        attempts = 2 if method == "GET" else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                upstream = await self._client.request(method, url, params=params, json=json, headers=headers)
+                break
+            except httpx.TransportError as exc:
+                log.warning("%s %s failed (attempt %d): %r", method, url, attempt, exc)
+                if attempt == attempts:
+                    raise _unreachable(service, exc) from exc
+        return _relay(service, upstream)
+
+    async def health(self) -> dict[str, str]:
+        async def check(service: Service, base: str) -> str:
+            try:
+                r = await self._client.get(base.rstrip("/") + "/healthz", timeout=_HEALTH_TIMEOUT)
+            except httpx.TransportError as exc:
+                return f"down: {type(exc).__name__}"
+            return "ok" if r.status_code == 200 else f"down: HTTP {r.status_code}"
+
+        services = list(self.base_urls.items())
+        results = await asyncio.gather(*(check(s, base) for s, base in services))
+        return {s: result for (s, _), result in zip(services, results, strict=True)}
+
+
+def _relay(service: Service, upstream: httpx.Response) -> Response:
+    content_type = upstream.headers.get("content-type", "")
+    if upstream.status_code >= 500 and "json" not in content_type:
+        raise ProblemError(
+            502,
+            "upstream_error",
+            f"{SERVICE_NAMES[service]}返回了无法识别的错误，请稍后重试",
+            upstream=service,
+            upstream_status=upstream.status_code,
+        )
+    headers = {"content-type": content_type} if content_type else {}
+    return Response(content=upstream.content, status_code=upstream.status_code, headers=headers)
+
+
+def _unreachable(service: Service, exc: httpx.TransportError) -> ProblemError:
+    if isinstance(exc, httpx.TimeoutException):
+        return ProblemError(504, "upstream_timeout", f"{SERVICE_NAMES[service]}响应超时，请稍后重试", upstream=service)
+    return ProblemError(502, "upstream_unavailable", f"{SERVICE_NAMES[service]}暂不可用，请稍后重试", upstream=service)
