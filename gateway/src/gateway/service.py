@@ -95,7 +95,6 @@ async def publish_records(
     """Send every record keyed by its USCC and return once the broker acknowledged all."""
     if producer is None:
         raise _broker_unavailable()
-    correlation_id = correlation_id[:MAX_CORRELATION_ID]
     envelopes = [
         make_envelope(r, source=SOURCE, subject=r.uscc, correlation_id=correlation_id) for r in records
     ]

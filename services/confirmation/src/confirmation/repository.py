@@ -93,7 +93,7 @@ class ConfirmationRepository:
         elif status is not None:
             query = query.where(Confirmation.status == status)
         rows = await self._session.execute(query)
-        return [(c, e) for c, e in rows.tuples()]
+        return [(c, e) for c, e in rows.all()]
 
     async def overdue_confirmations(self, today: date, *, limit: int = 500) -> list[Confirmation]:
         rows = await self._session.scalars(

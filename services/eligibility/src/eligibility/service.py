@@ -67,12 +67,10 @@ def entitlement_id(uscc: str, policy_id: str, award_key: str) -> uuid.UUID:
 _compiled: dict[tuple[str, int], rules.CompiledPolicy] = {}
 
 
-def compiled_policy(document: dict[str, Any]) -> rules.CompiledPolicy:
-    key = (str(document.get("id")), int(document.get("version") or 0))
-    found = _compiled.get(key)
-    if found is None:
-        found = _compiled[key] = rules.compile_policy(document)
-    return found
+def compile_and_cache(document: dict[str, Any]) -> rules.CompiledPolicy:
+    policy = rules.compile_policy(document)
+    _compiled[(policy.id, policy.version)] = policy
+    return policy
 
 
 async def published_policies(repo: Repository) -> list[rules.CompiledPolicy]:
@@ -81,7 +79,7 @@ async def published_policies(repo: Repository) -> list[rules.CompiledPolicy]:
     missing = [policy_id for policy_id, version in versions if (policy_id, version) not in _compiled]
     if missing:
         for document in (await repo.policy_documents(missing)).values():
-            compiled_policy(document)
+            compile_and_cache(document)
     return [_compiled[key] for key in versions if key in _compiled]
 
 
@@ -366,7 +364,8 @@ async def policy_published(repo: Repository, *, event: PolicyPublished, now: dat
     if held is not None and held.version >= event.version:
         return []
     try:
-        policy = compiled_policy(event.document)
+        # Compiled afresh, not taken from the cache: the event's document is the one to trust.
+        policy = rules.compile_policy(event.document)
     except rules.PolicyInvalid as exc:
         raise Rejected("invalid_policy", "政策文档不合法：" + "；".join(exc.errors)) from exc
     if (policy.id, policy.version) != (event.policy_id, event.version):
@@ -374,6 +373,7 @@ async def policy_published(repo: Repository, *, event: PolicyPublished, now: dat
             "policy_mismatch",
             f"事件中的政策 {event.policy_id} 第 {event.version} 版与文档（{policy.id} 第 {policy.version} 版）不一致",
         )
+    _compiled[(policy.id, policy.version)] = policy
     if held is None:
         held = Policy(policy_id=policy.id)
         await repo.add_policy(held)

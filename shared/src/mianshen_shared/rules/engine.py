@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from mianshen_shared import city, uscc as uscc_rules
+from mianshen_shared import city
+from mianshen_shared import uscc as uscc_rules
 from mianshen_shared.events.catalog import Explanation, FactUsed
 from mianshen_shared.rules.expressions import Expression
 from mianshen_shared.rules.loader import jsonable
-from mianshen_shared.rules.modes import MODES, Mode, Outcome
 from mianshen_shared.rules.model import Award, Fact, PolicyInvalid
+from mianshen_shared.rules.modes import MODES, Mode, Outcome
 from mianshen_shared.rules.schema import schema_errors
 
 

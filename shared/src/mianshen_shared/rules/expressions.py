@@ -8,6 +8,7 @@ in CEL: yuan(fen), amount_text(fen), permille_text(n), year_of(iso_date).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -43,7 +44,7 @@ def _amount_text(fen: int) -> str:
     return amount_text(int(fen))
 
 
-HELPERS = {
+HELPERS: dict[str, Callable[..., Any]] = {
     "yuan": _yuan,
     "amount_text": _amount_text,
     "permille_text": permille_text,
@@ -98,8 +99,7 @@ class Expression:
 
     def _fail(self, fact: Fact, detail: str) -> PolicyEvaluationError:
         return PolicyEvaluationError(
-            f"政策 {self.policy_ref} 的 {self.path} 对记录 {fact.record_id} 求值失败：{detail}"
-            f"（表达式：{self.source}）"
+            f"政策 {self.policy_ref} 的 {self.path} 对记录 {fact.record_id} 求值失败：{detail}（表达式：{self.source}）"
         )
 
     def run(self, context: dict[str, Any], fact: Fact) -> Any:

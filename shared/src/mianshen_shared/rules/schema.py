@@ -65,7 +65,7 @@ def _describe(err: ValidationError) -> str:
     if kind == "const":
         return f"{where}: 取值应为 {expected!r}"
     if kind == "type":
-        names = expected if isinstance(expected, list) else [expected]
+        names = [str(n) for n in (expected if isinstance(expected, list) else [expected])]
         return f"{where}: 类型应为{'或'.join(_TYPE_NAMES.get(n, n) for n in names)}，实际为 {value!r}"
     if kind == "format" and expected == "date":
         return f"{where}: “{value}”不是合法日期（应为 YYYY-MM-DD）"

@@ -1,0 +1,76 @@
+"""Composition root: what the gateway process holds — the city configuration,
+one Kafka producer and one HTTP client shared by every request.
+
+The gateway owns no database, so it has no outbox and no consumer: the producer
+is the whole of its messaging, and tests replace it (and the upstream transport)
+with fakes here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated
+
+import httpx
+from aiokafka import AIOKafkaProducer
+from fastapi import Depends, Request
+
+from mianshen_shared import city as city_config
+from mianshen_shared.city import City
+from mianshen_shared.topics import ensure_topics
+
+from gateway.config import Settings
+from gateway.service import Producer
+from gateway.upstream import Upstreams
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    city: City = field(default_factory=city_config.current)
+    producer: Producer | None = None
+    upstream_transport: httpx.AsyncBaseTransport | None = None
+    http: httpx.AsyncClient | None = None
+    upstreams: Upstreams | None = None
+    _kafka: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        s = self.settings
+        self.http = httpx.AsyncClient(transport=self.upstream_transport, timeout=s.upstream_timeout_seconds)
+        self.upstreams = Upstreams(self.http, s)
+        if self.producer is None and s.messaging_enabled:
+            await ensure_topics(s.kafka_bootstrap, s.topic_prefix)
+            self._kafka = AIOKafkaProducer(
+                bootstrap_servers=s.kafka_bootstrap, acks="all", enable_idempotence=True, linger_ms=5
+            )
+            await self._kafka.start()
+            self.producer = self._kafka
+
+    async def stop(self) -> None:
+        if self._kafka is not None:
+            await self._kafka.stop()
+            self.producer = self._kafka = None
+        if self.http is not None:
+            await self.http.aclose()
+
+    def producer_ready(self) -> bool:
+        # AIOKafkaProducer keeps `_closed`; injected fakes may not have it.
+        return self.producer is not None and not getattr(self.producer, "_closed", False)
+
+    @property
+    def records_topic(self) -> str:
+        return self.settings.topic("department-records")
+
+
+def get_gateway(request: Request) -> Gateway:
+    return request.app.state.gateway  # type: ignore[no-any-return]
+
+
+def get_upstreams(request: Request) -> Upstreams:
+    upstreams = get_gateway(request).upstreams
+    assert upstreams is not None, "the gateway's lifespan has not started"
+    return upstreams
+
+
+GatewayDep = Annotated[Gateway, Depends(get_gateway)]
+UpstreamsDep = Annotated[Upstreams, Depends(get_upstreams)]

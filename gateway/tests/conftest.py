@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+
+from gateway.config import Settings
+from gateway.main import create_app
+
+from .fakes import FakeProducer, FakeServices
+
+
+@dataclass
+class Harness:
+    app: FastAPI
+    client: AsyncClient
+    producer: FakeProducer
+    services: FakeServices
+    settings: Settings
+
+
+@pytest.fixture
+async def gw() -> AsyncIterator[Harness]:
+    """The gateway in front of a fake broker and fake services."""
+    settings = Settings(messaging_enabled=False, topic_prefix="unit.")
+    producer, services = FakeProducer(), FakeServices()
+    app = create_app(settings, producer=producer, upstream_transport=services.transport)
+    async with app.router.lifespan_context(app), AsyncClient(
+        transport=ASGITransport(app=app), base_url="http://gateway"
+    ) as client:
+        yield Harness(app, client, producer, services, settings)

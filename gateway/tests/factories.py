@@ -1,0 +1,61 @@
+"""Small builders of what departments and front ends send to the gateway."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mianshen_shared import testing
+
+
+def title_record(**overrides: Any) -> dict[str, Any]:
+    """市工信局 recognises an enterprise as 专精特新 — a record gxj may push."""
+    record = testing.make_record(
+        record_type="miit.sme_title_recognized",
+        department="gxj",
+        attributes={"title": "national_little_giant", "document_no": "工信厅企业函〔2022〕191号"},
+    )
+    record.update(overrides)
+    return record
+
+
+def insurance_record(**overrides: Any) -> dict[str, Any]:
+    record = testing.make_record(
+        record_type="hrss.unemployment_insurance_annual",
+        department="rsj",
+        attributes={
+            "contribution_year": 2021,
+            "paid_fen": 12_345_678,
+            "enterprise_size": "small",
+            "insured_at_year_start": 40,
+            "insured_at_year_end": 39,
+        },
+    )
+    record.update(overrides)
+    return record
+
+
+def credit_record(**overrides: Any) -> dict[str, Any]:
+    record = testing.make_record(
+        record_type="credit.dishonest_judgment_debtor",
+        department="credit",
+        attributes={"authority": "郑州市中级人民法院", "document_no": "（2022）豫01执456号"},
+    )
+    record.update(overrides)
+    return record
+
+
+def batch(*records: dict[str, Any]) -> dict[str, Any]:
+    return {"records": list(records)}
+
+
+def with_wrong_check_digit(code: str) -> str:
+    return code[:-1] + ("0" if code[-1] != "0" else "1")
+
+
+def bank_account(**overrides: Any) -> dict[str, Any]:
+    return {
+        "account_name": "郑州示例科技有限公司",
+        "account_number": "6222020200001234567",
+        "bank_name": "中国工商银行郑州分行",
+        **overrides,
+    }

@@ -1,0 +1,20 @@
+"""payment — 政策兑现: pays cleared entitlements through the 财政预算管理一体化系统."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from mianshen_shared.web import create_service_app
+
+from payment.bootstrap import bootstrap
+from payment.config import Settings
+from payment.router import router
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    return create_service_app(
+        bootstrap(settings),
+        title="payment 政策兑现",
+        description="通过信用核查的惠企政策资金，经财政预算管理一体化系统支付到企业账户，每笔只付一次。",
+        routers=[router],
+    )
