@@ -1,25 +1,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import pytest
-from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 
 from gateway.config import Settings
 from gateway.main import create_app
 
 from .fakes import FakeProducer, FakeServices
-
-
-@dataclass
-class Harness:
-    app: FastAPI
-    client: AsyncClient
-    producer: FakeProducer
-    services: FakeServices
-    settings: Settings
+from .harness import Harness
 
 
 @pytest.fixture

@@ -12,25 +12,10 @@ from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
 from mianshen_shared.events import parse_payload
 from mianshen_shared.events.catalog import DepartmentRecordSubmitted
 
-from .conftest import Harness
 from .factories import batch, credit_record, insurance_record, title_record, with_wrong_check_digit
+from .harness import Harness, assert_problem, has_chinese
 
 pytestmark = pytest.mark.unit
-PROBLEM_JSON = "application/problem+json"
-
-
-def has_chinese(text: str) -> bool:
-    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
-
-
-def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM_JSON)
-    body = response.json()
-    assert body["code"] == code
-    assert has_chinese(body["detail"]), body["detail"]
-    assert body["request_id"] == response.headers["x-request-id"]
-    return body  # type: ignore[no-any-return]
 
 
 async def test_valid_batch_is_published_keyed_by_uscc_and_then_accepted(gw: Harness) -> None:

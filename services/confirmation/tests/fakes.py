@@ -4,9 +4,8 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date
 
-from mianshen_shared.events import Payload
-
 from confirmation.models import Confirmation, Entitlement, StatusEvent
+from mianshen_shared.events import Payload
 
 
 class FakeConfirmationRepository:

@@ -4,15 +4,18 @@ answers over HTTP, and the status view following credit and payment outcomes."""
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Any
 
 import pytest
-from httpx import ASGITransport, AsyncClient
-
+import sqlalchemy as sa
+from confirmation.bootstrap import sweep_once
 from confirmation.config import Settings
 from confirmation.main import create_app
+from confirmation.models import Confirmation
+from httpx import ASGITransport, AsyncClient
 from mianshen_shared import testing
-from mianshen_shared.events import Payload, make_envelope, parse_payload
+from mianshen_shared.events import Payload, make_envelope, parse_envelope, parse_payload
 from mianshen_shared.events.catalog import ConfirmationAccepted, ConfirmationRequested
 from mianshen_shared.topics import physical
 
@@ -20,7 +23,11 @@ from .factories import credit_assessed, determination, payment_issued
 
 pytestmark = pytest.mark.integration
 
-ACCOUNT = {"account_name": "郑州示例科技有限公司", "account_number": "6222020200004567", "bank_name": "中国银行郑州分行"}
+ACCOUNT = {
+    "account_name": "郑州示例科技有限公司",
+    "account_number": "6222020200004567",
+    "bank_name": "中国银行郑州分行",
+}
 
 
 async def publish(topic: str, payload: Payload, *, key: str) -> None:
@@ -31,13 +38,18 @@ async def publish(topic: str, payload: Payload, *, key: str) -> None:
 async def test_entitlements_are_confirmed_followed_until_paid_and_bad_input_is_refused(
     pg_database, topic_prefix
 ) -> None:
-    settings = Settings(database_url=await pg_database("confirmation"), topic_prefix=topic_prefix,
-                        kafka_bootstrap=testing.KAFKA_BOOTSTRAP, expiry_sweep_seconds=0)
+    settings = Settings(
+        database_url=await pg_database("confirmation"),
+        topic_prefix=topic_prefix,
+        kafka_bootstrap=testing.KAFKA_BOOTSTRAP,
+        expiry_sweep_seconds=0,
+    )
     app = create_app(settings)
     enterprise, stranger = testing.make_uscc(), testing.make_uscc()
     entitlements = physical("entitlements", topic_prefix)
-    paid, held, withdrawn, declined = (determination(enterprise, amount_fen=a)
-                                       for a in (30_000_000, 50_000_000, 10_000_000, 20_000_000))
+    paid, held, withdrawn, declined = (
+        determination(enterprise, amount_fen=a) for a in (30_000_000, 50_000_000, 10_000_000, 20_000_000)
+    )
 
     async with (
         app.router.lifespan_context(app),
@@ -100,19 +112,27 @@ async def test_entitlements_are_confirmed_followed_until_paid_and_bad_input_is_r
         paid_view = await status_of(paid, "paid")
         assert paid_view["finance_reference"] == payment.finance_reference
         assert [h["kind"] for h in paid_view["history"]] == [
-            "determined", "confirmation_requested", "accepted", "credit_cleared", "paid"
+            "determined",
+            "confirmation_requested",
+            "accepted",
+            "credit_cleared",
+            "paid",
         ]
         assert paid_view["confirmation"]["bank_account"]["account_number"] == "6222********4567"
         assert "6222020200004567" not in (await client.get(f"/enterprises/{enterprise}/entitlements")).text
 
         # A withdrawal closes the open request.
-        await publish(entitlements, determination(enterprise, entitlement_id=withdrawn.entitlement_id,
-                                                  change="withdrawn"), key=enterprise)
+        await publish(
+            entitlements,
+            determination(enterprise, entitlement_id=withdrawn.entitlement_id, change="withdrawn"),
+            key=enterprise,
+        )
         closed = parse_payload(envelope_of(await out.wait_for(lambda m: b"confirmation.closed" in m.value)))
         assert closed.entitlement_id == withdrawn.entitlement_id
         await status_of(withdrawn, "withdrawn")
-        assert (await client.get(f"/enterprises/{enterprise}/confirmations",
-                                 params={"status": "pending"})).json()["items"] == []
+        assert (await client.get(f"/enterprises/{enterprise}/confirmations", params={"status": "pending"})).json()[
+            "items"
+        ] == []
 
         listed = (await client.get(f"/enterprises/{enterprise}/entitlements")).json()["items"]
         assert {i["entitlement_id"]: i["status"] for i in listed} == {
@@ -123,18 +143,21 @@ async def test_entitlements_are_confirmed_followed_until_paid_and_bad_input_is_r
         }
 
         # Bad input is refused with problem details.
-        malformed = await client.post(answer(held, "accept"), content=b"{not json",
-                                      headers={"content-type": "application/json"})
+        malformed = await client.post(
+            answer(held, "accept"), content=b"{not json", headers={"content-type": "application/json"}
+        )
         assert (malformed.status_code, malformed.json()["code"]) == (400, "malformed_json")
         assert malformed.headers["content-type"] == "application/problem+json"
 
-        smuggled = await client.post(answer(withdrawn, "accept"),
-                                     json={"bank_account": ACCOUNT, "amount_fen": 99_900_000_00})
+        smuggled = await client.post(
+            answer(withdrawn, "accept"), json={"bank_account": ACCOUNT, "amount_fen": 99_900_000_00}
+        )
         assert smuggled.status_code == 422
         assert [(e["field"], e["code"]) for e in smuggled.json()["errors"]] == [("amount_fen", "extra_forbidden")]
 
-        bad_account = await client.post(answer(withdrawn, "accept"),
-                                        json={"bank_account": {**ACCOUNT, "account_number": "6222-0202"}})
+        bad_account = await client.post(
+            answer(withdrawn, "accept"), json={"bank_account": {**ACCOUNT, "account_number": "6222-0202"}}
+        )
         assert bad_account.status_code == 422
         assert [e["field"] for e in bad_account.json()["errors"]] == ["bank_account.account_number"]
 
@@ -144,8 +167,9 @@ async def test_entitlements_are_confirmed_followed_until_paid_and_bad_input_is_r
         closed_again = await client.post(answer(withdrawn, "accept"), json={"bank_account": ACCOUNT})
         assert (closed_again.status_code, closed_again.json()["code"]) == (409, "confirmation_not_pending")
 
-        not_theirs = await client.post(answer(held, "accept").replace(enterprise, stranger),
-                                       json={"bank_account": ACCOUNT})
+        not_theirs = await client.post(
+            answer(held, "accept").replace(enterprise, stranger), json={"bank_account": ACCOUNT}
+        )
         assert (not_theirs.status_code, not_theirs.json()["code"]) == (404, "confirmation_not_found")
         assert "30" not in not_theirs.json()["detail"]
         other_view = await client.get(f"/enterprises/{stranger}/entitlements/{paid.entitlement_id}")
@@ -161,24 +185,54 @@ async def test_entitlements_are_confirmed_followed_until_paid_and_bad_input_is_r
         assert bogus_filter.status_code == 422
 
         assert len(out.envelopes("confirmation.accepted")) == 2
-        assert len([e for e in out.envelopes("confirmation.requested")
-                    if parse_payload(e).entitlement_id == paid.entitlement_id]) == 1
+        assert (
+            len(
+                [
+                    e
+                    for e in out.envelopes("confirmation.requested")
+                    if parse_payload(e).entitlement_id == paid.entitlement_id
+                ]
+            )
+            == 1
+        )
 
 
-async def test_an_outcome_for_an_unknown_entitlement_is_dead_lettered(pg_database, topic_prefix) -> None:
-    settings = Settings(database_url=await pg_database("confirmation"), topic_prefix=topic_prefix,
-                        kafka_bootstrap=testing.KAFKA_BOOTSTRAP, expiry_sweep_seconds=0)
+async def test_orphan_outcomes_are_dead_lettered_and_unanswered_requests_expire(pg_database, topic_prefix) -> None:
+    settings = Settings(
+        database_url=await pg_database("confirmation"),
+        topic_prefix=topic_prefix,
+        kafka_bootstrap=testing.KAFKA_BOOTSTRAP,
+        expiry_sweep_seconds=0,
+    )
     app = create_app(settings)
+    runtime = app.state.runtime
     enterprise = testing.make_uscc()
     async with app.router.lifespan_context(app):
         orphan = payment_issued(enterprise, uuid.uuid4())
         await publish(physical("payments", topic_prefix), orphan, key=enterprise)
         async with testing.TopicReader(physical("dead-letter", topic_prefix)) as dlq:
             bad = await dlq.wait_for(lambda m: str(orphan.payment_id).encode() in m.value)
-    assert dict(bad.headers)["dlq.reason"] == b"unknown_entitlement"
+        assert dict(bad.headers)["dlq.reason"] == b"unknown_entitlement"
+
+        forgotten = determination(enterprise)
+        await publish(physical("entitlements", topic_prefix), forgotten, key=enterprise)
+        async with testing.TopicReader(physical("confirmations", topic_prefix)) as out:
+            await out.wait_for(lambda m: b"confirmation.requested" in m.value)
+            async with runtime.engine.begin() as conn:
+                await conn.execute(
+                    sa.update(Confirmation)
+                    .where(Confirmation.entitlement_id == forgotten.entitlement_id)
+                    .values(deadline=date(2020, 1, 1))
+                )
+            assert await sweep_once(runtime) == 1
+            assert await sweep_once(runtime) == 0
+            closed = await out.wait_for(lambda m: b"confirmation.closed" in m.value)
+        assert "2020-01-01" in parse_payload(envelope_of(closed)).reason
+        async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as client:
+            view = (await client.get(f"/enterprises/{enterprise}/entitlements/{forgotten.entitlement_id}")).json()
+        assert view["confirmation"]["status"] == "expired"
+        assert view["history"][-1]["kind"] == "confirmation_expired"
 
 
 def envelope_of(message: Any) -> Any:
-    from mianshen_shared.events import parse_envelope
-
     return parse_envelope(message.value)

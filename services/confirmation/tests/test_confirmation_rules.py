@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-
 from confirmation import service
 from confirmation.service import ConfirmationStatus, EntitlementStatus
 from mianshen_shared import testing
@@ -41,14 +40,27 @@ class World:
         await self.determine(d)
         return d, self.requests()[-1]
 
-    async def accept(self, request: ConfirmationRequested, *, account: str = "6222020200001234567",
-                     now: datetime = NOW) -> service.ConfirmationView:
-        return await service.accept(self.repo, uscc=self.uscc, confirmation_id=request.confirmation_id,
-                                    bank_account=bank_account(account), now=now, emit=self.emit)
+    async def accept(
+        self, request: ConfirmationRequested, *, account: str = "6222020200001234567", now: datetime = NOW
+    ) -> service.ConfirmationView:
+        return await service.accept(
+            self.repo,
+            uscc=self.uscc,
+            confirmation_id=request.confirmation_id,
+            bank_account=bank_account(account),
+            now=now,
+            emit=self.emit,
+        )
 
     async def decline(self, request: ConfirmationRequested) -> service.ConfirmationView:
-        return await service.decline(self.repo, uscc=self.uscc, confirmation_id=request.confirmation_id,
-                                     reason="已享受同类扶持，自愿放弃", now=NOW, emit=self.emit)
+        return await service.decline(
+            self.repo,
+            uscc=self.uscc,
+            confirmation_id=request.confirmation_id,
+            reason="已享受同类扶持，自愿放弃",
+            now=NOW,
+            emit=self.emit,
+        )
 
     def requests(self) -> list[ConfirmationRequested]:
         return self.emit.of_type(ConfirmationRequested)  # type: ignore[return-value]
@@ -82,8 +94,13 @@ async def test_the_same_determination_twice_asks_only_once(world: World) -> None
 
 async def test_changed_amount_while_pending_asks_again_with_the_new_amount(world: World) -> None:
     d, first = await world.open(amount_fen=30_000_000)
-    changed = determination(world.uscc, entitlement_id=d.entitlement_id, change="changed",
-                            amount_fen=50_000_000, previous_amount_fen=30_000_000)
+    changed = determination(
+        world.uscc,
+        entitlement_id=d.entitlement_id,
+        change="changed",
+        amount_fen=50_000_000,
+        previous_amount_fen=30_000_000,
+    )
     await world.determine(changed)
     again = world.requests()[-1]
     assert len(world.requests()) == 2
@@ -95,15 +112,19 @@ async def test_changed_amount_after_acceptance_is_only_recorded(world: World) ->
     d, request = await world.open(amount_fen=30_000_000)
     await world.accept(request)
     before = len(world.emit.emitted)
-    await world.determine(determination(world.uscc, entitlement_id=d.entitlement_id, change="changed",
-                                        amount_fen=50_000_000))
+    await world.determine(
+        determination(world.uscc, entitlement_id=d.entitlement_id, change="changed", amount_fen=50_000_000)
+    )
     assert len(world.emit.emitted) == before
     assert world.status(d) == EntitlementStatus.ACCEPTED
     assert world.repo.confirmations[request.confirmation_id].amount_fen == 30_000_000
     last = world.repo.history[-1]
     assert last.kind == "changed_after_answer"
-    assert last.details == {"previous_amount_fen": 30_000_000, "amount_fen": 50_000_000,
-                            "confirmed_amount_fen": 30_000_000}
+    assert last.details == {
+        "previous_amount_fen": 30_000_000,
+        "amount_fen": 50_000_000,
+        "confirmed_amount_fen": 30_000_000,
+    }
 
 
 async def test_withdrawal_closes_a_pending_request_with_its_reason(world: World) -> None:
@@ -200,10 +221,12 @@ async def test_request_past_its_deadline_cannot_be_accepted_and_is_listed_as_exp
     with pytest.raises(ProblemError) as err:
         await world.accept(request, now=late)
     assert err.value.code == "confirmation_not_pending"
-    assert await service.list_confirmations(world.repo, uscc=world.uscc, status=ConfirmationStatus.PENDING,
-                                            now=late) == []
-    [expired] = await service.list_confirmations(world.repo, uscc=world.uscc,
-                                                 status=ConfirmationStatus.EXPIRED, now=late)
+    assert (
+        await service.list_confirmations(world.repo, uscc=world.uscc, status=ConfirmationStatus.PENDING, now=late) == []
+    )
+    [expired] = await service.list_confirmations(
+        world.repo, uscc=world.uscc, status=ConfirmationStatus.EXPIRED, now=late
+    )
     assert expired.confirmation.confirmation_id == request.confirmation_id
 
 
@@ -216,8 +239,14 @@ async def test_request_can_still_be_accepted_on_its_deadline_day(world: World) -
 async def test_another_enterprises_request_is_not_found(world: World) -> None:
     _, request = await world.open()
     with pytest.raises(ProblemError) as err:
-        await service.accept(world.repo, uscc=testing.make_uscc(), confirmation_id=request.confirmation_id,
-                             bank_account=bank_account(), now=NOW, emit=world.emit)
+        await service.accept(
+            world.repo,
+            uscc=testing.make_uscc(),
+            confirmation_id=request.confirmation_id,
+            bank_account=bank_account(),
+            now=NOW,
+            emit=world.emit,
+        )
     assert (err.value.status, err.value.code) == (404, "confirmation_not_found")
     assert world.emit.of_type(ConfirmationAccepted) == []
 
@@ -253,8 +282,9 @@ async def accepted_entitlement(world: World) -> EntitlementDetermined:
 
 async def test_credit_hold_keeps_the_records_it_rested_on(world: World) -> None:
     d = await accepted_entitlement(world)
-    await service.apply_credit_assessment(world.repo, assessment=credit_assessed(world.uscc, d.entitlement_id,
-                                                                                 decision="held"), now=NOW)
+    await service.apply_credit_assessment(
+        world.repo, assessment=credit_assessed(world.uscc, d.entitlement_id, decision="held"), now=NOW
+    )
     assert world.status(d) == EntitlementStatus.CREDIT_HELD
     held = world.repo.history[-1]
     assert held.kind == "credit_held"
@@ -263,21 +293,22 @@ async def test_credit_hold_keeps_the_records_it_rested_on(world: World) -> None:
 
 async def test_cleared_credit_awaits_payment_and_payment_marks_paid(world: World) -> None:
     d = await accepted_entitlement(world)
-    await service.apply_credit_assessment(world.repo, assessment=credit_assessed(world.uscc, d.entitlement_id),
-                                          now=NOW)
+    await service.apply_credit_assessment(world.repo, assessment=credit_assessed(world.uscc, d.entitlement_id), now=NOW)
     assert world.status(d) == EntitlementStatus.AWAITING_PAYMENT
     paid = payment_issued(world.uscc, d.entitlement_id)
     await service.apply_payment_issued(world.repo, payment=paid, now=NOW)
     entitlement = world.repo.entitlements[d.entitlement_id]
     assert (entitlement.status, entitlement.finance_reference, entitlement.payment_id) == (
-        EntitlementStatus.PAID, paid.finance_reference, paid.payment_id)
+        EntitlementStatus.PAID,
+        paid.finance_reference,
+        paid.payment_id,
+    )
 
 
 async def test_late_credit_assessment_does_not_undo_a_payment(world: World) -> None:
     d = await accepted_entitlement(world)
     await service.apply_payment_issued(world.repo, payment=payment_issued(world.uscc, d.entitlement_id), now=NOW)
-    await service.apply_credit_assessment(world.repo, assessment=credit_assessed(world.uscc, d.entitlement_id),
-                                          now=NOW)
+    await service.apply_credit_assessment(world.repo, assessment=credit_assessed(world.uscc, d.entitlement_id), now=NOW)
     assert world.status(d) == EntitlementStatus.PAID
 
 
@@ -291,8 +322,9 @@ async def test_payment_failure_keeps_the_reason(world: World) -> None:
 async def test_credit_assessment_before_acceptance_is_rejected(world: World) -> None:
     d, _ = await world.open()
     with pytest.raises(Rejected) as err:
-        await service.apply_credit_assessment(world.repo, assessment=credit_assessed(world.uscc, d.entitlement_id),
-                                              now=NOW)
+        await service.apply_credit_assessment(
+            world.repo, assessment=credit_assessed(world.uscc, d.entitlement_id), now=NOW
+        )
     assert err.value.reason == "not_accepted"
 
 
@@ -305,8 +337,11 @@ async def test_payment_for_an_unknown_entitlement_is_rejected(world: World) -> N
 
 @pytest.mark.parametrize(
     ("number", "masked"),
-    [("6222020200004567", "6222********4567"), ("6222020200001234567", "6222***********4567"),
-     ("12345678", "****5678")],
+    [
+        ("6222020200004567", "6222********4567"),
+        ("6222020200001234567", "6222***********4567"),
+        ("12345678", "****5678"),
+    ],
 )
 def test_account_numbers_show_only_their_ends(number: str, masked: str) -> None:
     assert service.mask_account_number(number) == masked

@@ -58,9 +58,7 @@ async def sweep_once(runtime: Runtime) -> int:
         async def emit(payload: Payload, *, key: str) -> Envelope:
             return await runtime.outbox.add(session, payload, key=key, correlation_id=correlation_id)
 
-        expired = await service.expire_overdue(
-            ConfirmationRepository(session), now=datetime.now(UTC), emit=emit
-        )
+        expired = await service.expire_overdue(ConfirmationRepository(session), now=datetime.now(UTC), emit=emit)
     if expired:
         runtime.notify_relay()
     return expired

@@ -23,9 +23,7 @@ async def on_entitlement_determined(event: EntitlementDetermined, uow: UnitOfWor
 
 
 async def on_credit_assessed(event: CreditAssessed, uow: UnitOfWork) -> None:
-    await service.apply_credit_assessment(
-        ConfirmationRepository(uow.session), assessment=event, now=datetime.now(UTC)
-    )
+    await service.apply_credit_assessment(ConfirmationRepository(uow.session), assessment=event, now=datetime.now(UTC))
 
 
 async def on_payment_issued(event: PaymentIssued, uow: UnitOfWork) -> None:

@@ -7,9 +7,8 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-
 from mianshen_shared.messaging import messaging_tables
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
 class Base(DeclarativeBase):
@@ -46,9 +45,7 @@ class StatusEvent(Base):
     id: Mapped[int] = mapped_column(
         sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
     )
-    entitlement_id: Mapped[uuid.UUID] = mapped_column(
-        sa.Uuid, sa.ForeignKey("entitlements.entitlement_id"), index=True
-    )
+    entitlement_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, sa.ForeignKey("entitlements.entitlement_id"), index=True)
     status: Mapped[str] = mapped_column(sa.String(30))
     kind: Mapped[str] = mapped_column(sa.String(60))
     note: Mapped[str] = mapped_column(sa.String(500))

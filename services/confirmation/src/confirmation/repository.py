@@ -35,17 +35,13 @@ class ConfirmationRepository:
 
     async def status_events(self, entitlement_id: uuid.UUID) -> list[StatusEvent]:
         rows = await self._session.scalars(
-            sa.select(StatusEvent)
-            .where(StatusEvent.entitlement_id == entitlement_id)
-            .order_by(StatusEvent.id)
+            sa.select(StatusEvent).where(StatusEvent.entitlement_id == entitlement_id).order_by(StatusEvent.id)
         )
         return list(rows)
 
     async def entitlement_of(self, uscc: str, entitlement_id: uuid.UUID) -> Entitlement | None:
         return await self._session.scalar(
-            sa.select(Entitlement).where(
-                Entitlement.entitlement_id == entitlement_id, Entitlement.uscc == uscc
-            )
+            sa.select(Entitlement).where(Entitlement.entitlement_id == entitlement_id, Entitlement.uscc == uscc)
         )
 
     async def entitlements_of(self, uscc: str) -> list[Entitlement]:

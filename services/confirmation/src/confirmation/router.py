@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
-
 from mianshen_shared import uscc as uscc_rules
 from mianshen_shared.events import Envelope, Payload
 from mianshen_shared.problems import ProblemError

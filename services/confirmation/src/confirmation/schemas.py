@@ -4,9 +4,8 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-
 from mianshen_shared.events.catalog import BankAccount
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from confirmation.models import Confirmation, Entitlement, StatusEvent
 from confirmation.service import ConfirmationView, EntitlementDetail, mask_account_number
@@ -36,8 +35,8 @@ class ConfirmationAccept(BaseModel):
 class ConfirmationDecline(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)] = (
-        Field(description="放弃申领的原因")
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)] = Field(
+        description="放弃申领的原因"
     )
 
 

@@ -303,9 +303,7 @@ async def _request(
     )
 
 
-def _fill_request(
-    confirmation: Confirmation, entitlement: Entitlement, *, deadline: date, now: datetime
-) -> None:
+def _fill_request(confirmation: Confirmation, entitlement: Entitlement, *, deadline: date, now: datetime) -> None:
     confirmation.amount_fen = entitlement.amount_fen
     confirmation.deadline = deadline
     confirmation.status = ConfirmationStatus.PENDING
@@ -348,11 +346,7 @@ async def apply_credit_assessment(repo: Repository, *, assessment: CreditAssesse
         )
     entitlement.status = target
     entitlement.updated_at = now
-    note = (
-        "经信用核查，企业被列入失信名单，暂缓兑现"
-        if held
-        else "信用核查通过，等待财政拨付"
-    )
+    note = "经信用核查，企业被列入失信名单，暂缓兑现" if held else "信用核查通过，等待财政拨付"
     await _record(
         repo,
         entitlement,
@@ -444,9 +438,7 @@ async def accept(
     if confirmation.status == ConfirmationStatus.ACCEPTED:
         if _account_of(confirmation) == bank_account:
             return ConfirmationView(confirmation, entitlement, ConfirmationStatus.ACCEPTED)
-        raise ProblemError(
-            409, "confirmation_already_accepted", "该兑现已确认申领，收款账户不能再更改"
-        )
+        raise ProblemError(409, "confirmation_already_accepted", "该兑现已确认申领，收款账户不能再更改")
     _ensure_pending(confirmation, today)
     confirmation.status = ConfirmationStatus.ACCEPTED
     confirmation.account_name = bank_account.account_name
@@ -524,9 +516,7 @@ async def decline(
     return ConfirmationView(confirmation, entitlement, ConfirmationStatus.DECLINED)
 
 
-async def _answerable(
-    repo: Repository, uscc: str, confirmation_id: uuid.UUID
-) -> tuple[Confirmation, Entitlement]:
+async def _answerable(repo: Repository, uscc: str, confirmation_id: uuid.UUID) -> tuple[Confirmation, Entitlement]:
     # Another enterprise's request is reported as missing, not as forbidden,
     # so its existence is not revealed.
     found = await repo.confirmation_of(uscc, confirmation_id)

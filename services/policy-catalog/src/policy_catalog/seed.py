@@ -73,6 +73,9 @@ async def seed(directory: Path = DEFAULT_DIR, settings: Settings | None = None, 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     directory = Path(args[0]) if args else DEFAULT_DIR
+    if not directory.is_dir():
+        print(f"政策文件目录不存在：{directory}", file=sys.stderr)
+        return 2
     try:
         report = asyncio.run(seed(directory))
     except ProblemError as exc:

@@ -1,4 +1,5 @@
-from confirmation.models import Base
 from mianshen_shared.migrations_env import run
+
+from confirmation.models import Base
 
 run(Base.metadata)
