@@ -3,10 +3,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from httpx import ASGITransport, AsyncClient
-
 from gateway.config import Settings
 from gateway.main import create_app
+from httpx import ASGITransport, AsyncClient
 
 from .fakes import FakeProducer, FakeServices
 from .harness import Harness
@@ -18,7 +17,8 @@ async def gw() -> AsyncIterator[Harness]:
     settings = Settings(messaging_enabled=False, topic_prefix="unit.")
     producer, services = FakeProducer(), FakeServices()
     app = create_app(settings, producer=producer, upstream_transport=services.transport)
-    async with app.router.lifespan_context(app), AsyncClient(
-        transport=ASGITransport(app=app), base_url="http://gateway"
-    ) as client:
+    async with (
+        app.router.lifespan_context(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://gateway") as client,
+    ):
         yield Harness(app, client, producer, services, settings)

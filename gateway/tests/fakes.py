@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-
 from mianshen_shared.events import Envelope, parse_envelope
 
 
@@ -88,10 +87,18 @@ class FakeServices:
 
 
 def problem(status: int, code: str, detail: str) -> httpx.Response:
-    body = {"type": f"https://mianshen.zhengzhou.gov.cn/problems/{code}", "title": detail, "status": status,
-            "code": code, "detail": detail}
-    return httpx.Response(status, content=json.dumps(body, ensure_ascii=False).encode(),
-                          headers={"content-type": "application/problem+json"})
+    body = {
+        "type": f"https://mianshen.zhengzhou.gov.cn/problems/{code}",
+        "title": detail,
+        "status": status,
+        "code": code,
+        "detail": detail,
+    }
+    return httpx.Response(
+        status,
+        content=json.dumps(body, ensure_ascii=False).encode(),
+        headers={"content-type": "application/problem+json"},
+    )
 
 
 def ok(body: Any, status: int = 200) -> httpx.Response:

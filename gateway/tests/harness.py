@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
-from httpx import AsyncClient, Response
-
 from gateway.config import Settings
+from httpx import AsyncClient, Response
 
 from .fakes import FakeProducer, FakeServices
 

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
-
 from mianshen_shared.events import parse_payload
 from mianshen_shared.events.catalog import DepartmentRecordSubmitted
 
@@ -28,7 +27,11 @@ async def test_valid_batch_is_published_keyed_by_uscc_and_then_accepted(gw: Harn
     assert [s.key.decode() for s in gw.producer.sent] == [x["uscc"] for x in records]
     for sent, record in zip(gw.producer.sent, records, strict=True):
         envelope = sent.envelope
-        assert (envelope.type, envelope.source, envelope.subject) == ("department.record.submitted", "gateway", record["uscc"])
+        assert (envelope.type, envelope.source, envelope.subject) == (
+            "department.record.submitted",
+            "gateway",
+            record["uscc"],
+        )
         assert envelope.correlationid == "push-42"
         payload = parse_payload(envelope)
         assert isinstance(payload, DepartmentRecordSubmitted)
@@ -79,10 +82,24 @@ def _drop(name: str) -> Callable[[dict[str, Any]], None]:
         (lambda r: r["attributes"].update(stamp="x"), "attributes", "invalid_attributes"),
     ],
     ids=[
-        "unknown-record-type", "department-not-allowed", "unknown-department", "bad-check-digit",
-        "short-uscc", "lowercase-uscc", "missing-effective-date", "missing-record-id", "missing-attributes",
-        "unknown-field", "slashed-date", "timestamp-date", "impossible-date", "unknown-action",
-        "long-record-id", "attribute-outside-enum", "missing-attribute", "unknown-attribute",
+        "unknown-record-type",
+        "department-not-allowed",
+        "unknown-department",
+        "bad-check-digit",
+        "short-uscc",
+        "lowercase-uscc",
+        "missing-effective-date",
+        "missing-record-id",
+        "missing-attributes",
+        "unknown-field",
+        "slashed-date",
+        "timestamp-date",
+        "impossible-date",
+        "unknown-action",
+        "long-record-id",
+        "attribute-outside-enum",
+        "missing-attribute",
+        "unknown-attribute",
     ],
 )
 async def test_an_invalid_record_rejects_the_whole_batch(
@@ -112,7 +129,9 @@ async def test_every_faulty_record_is_reported_in_one_answer(gw: Harness) -> Non
     r = await gw.client.post("/v1/data-events", json=batch(*records))
     body = assert_problem(r, 422, "validation_failed")
     assert [(e["index"], e["field"]) for e in body["errors"]] == [
-        (0, "department"), (1, "attributes.paid_fen"), (2, "record_type")
+        (0, "department"),
+        (1, "attributes.paid_fen"),
+        (2, "record_type"),
     ]
     assert "3条记录" in body["detail"]
     assert gw.producer.sent == []
@@ -138,7 +157,14 @@ async def test_a_record_id_repeated_in_the_batch_is_refused(gw: Harness) -> None
         ({"records": [title_record()], "department": "gxj"}, "department", "extra_forbidden"),
         ({"records": ["not a record"]}, "<record>", "model_type"),
     ],
-    ids=["empty-batch", "no-records", "records-not-a-list", "body-not-an-object", "unknown-top-field", "record-not-an-object"],
+    ids=[
+        "empty-batch",
+        "no-records",
+        "records-not-a-list",
+        "body-not-an-object",
+        "unknown-top-field",
+        "record-not-an-object",
+    ],
 )
 async def test_a_batch_of_the_wrong_shape_is_refused(gw: Harness, body: Any, field: str, code: str) -> None:
     problem = assert_problem(await gw.client.post("/v1/data-events", json=body), 422, "validation_failed")

@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from mianshen_shared import testing
 
 from .factories import bank_account, with_wrong_check_digit
@@ -24,17 +23,26 @@ CONFIRMATION = uuid.uuid4()
 CONFIRMATION_SVC = "http://127.0.0.1:8003"
 READS = [
     (f"/v1/enterprises/{USCC}/entitlements", CONFIRMATION_SVC, f"/enterprises/{USCC}/entitlements"),
-    (f"/v1/enterprises/{USCC}/entitlements/{ENTITLEMENT}", CONFIRMATION_SVC,
-     f"/enterprises/{USCC}/entitlements/{ENTITLEMENT}"),
+    (
+        f"/v1/enterprises/{USCC}/entitlements/{ENTITLEMENT}",
+        CONFIRMATION_SVC,
+        f"/enterprises/{USCC}/entitlements/{ENTITLEMENT}",
+    ),
     (f"/v1/enterprises/{USCC}/confirmations", CONFIRMATION_SVC, f"/enterprises/{USCC}/confirmations"),
     (f"/v1/enterprises/{USCC}/payments", "http://127.0.0.1:8005", f"/enterprises/{USCC}/payments"),
     (f"/v1/enterprises/{USCC}/determinations", "http://127.0.0.1:8002", f"/enterprises/{USCC}/entitlements"),
-    (f"/v1/enterprises/{USCC}/eligibility-summary", "http://127.0.0.1:8002",
-     f"/enterprises/{USCC}/eligibility-summary"),
+    (
+        f"/v1/enterprises/{USCC}/eligibility-summary",
+        "http://127.0.0.1:8002",
+        f"/enterprises/{USCC}/eligibility-summary",
+    ),
     (f"/v1/enterprises/{USCC}/credit", "http://127.0.0.1:8004", f"/enterprises/{USCC}/credit"),
     ("/v1/policies", "http://127.0.0.1:8001", "/policies"),
-    ("/v1/policies/zz-2022-02-specialized-sme-award", "http://127.0.0.1:8001",
-     "/policies/zz-2022-02-specialized-sme-award"),
+    (
+        "/v1/policies/zz-2022-02-specialized-sme-award",
+        "http://127.0.0.1:8001",
+        "/policies/zz-2022-02-specialized-sme-award",
+    ),
 ]
 ACCEPT = f"/v1/enterprises/{USCC}/confirmations/{CONFIRMATION}/accept"
 DECLINE = f"/v1/enterprises/{USCC}/confirmations/{CONFIRMATION}/decline"
@@ -43,8 +51,13 @@ UPSTREAM_DECLINE = f"/enterprises/{USCC}/confirmations/{CONFIRMATION}/decline"
 
 
 def confirmation(status: str) -> dict[str, Any]:
-    return {"confirmation_id": str(CONFIRMATION), "entitlement_id": str(ENTITLEMENT), "uscc": USCC,
-            "amount_fen": 200_000_000, "status": status}
+    return {
+        "confirmation_id": str(CONFIRMATION),
+        "entitlement_id": str(ENTITLEMENT),
+        "uscc": USCC,
+        "amount_fen": 200_000_000,
+        "status": status,
+    }
 
 
 @pytest.mark.parametrize(("path", "service", "upstream_path"), READS, ids=[r[2] for r in READS])
@@ -116,16 +129,27 @@ async def test_answering_twice_comes_back_as_the_services_409(gw: Harness) -> No
         (ACCEPT, {}, "bank_account", "missing"),
         (ACCEPT, {"bank_account": bank_account(), "note": "x"}, "note", "extra_forbidden"),
         (ACCEPT, {"bank_account": bank_account(swift="ICBKCNBJ")}, "bank_account.swift", "extra_forbidden"),
-        (ACCEPT, {"bank_account": bank_account(account_number="6222-0202")}, "bank_account.account_number",
-         "string_pattern_mismatch"),
-        (ACCEPT, {"bank_account": bank_account(account_name="  ")}, "bank_account.account_name",
-         "string_too_short"),
+        (
+            ACCEPT,
+            {"bank_account": bank_account(account_number="6222-0202")},
+            "bank_account.account_number",
+            "string_pattern_mismatch",
+        ),
+        (ACCEPT, {"bank_account": bank_account(account_name="  ")}, "bank_account.account_name", "string_too_short"),
         (DECLINE, {"reason": ""}, "reason", "string_too_short"),
         (DECLINE, {"reason": "长" * 501}, "reason", "string_too_long"),
         (DECLINE, {"reason": "x", "uscc": USCC}, "uscc", "extra_forbidden"),
     ],
-    ids=["no-account", "unknown-field", "unknown-account-field", "account-number-not-digits", "blank-account-name",
-         "empty-reason", "long-reason", "decline-unknown-field"],
+    ids=[
+        "no-account",
+        "unknown-field",
+        "unknown-account-field",
+        "account-number-not-digits",
+        "blank-account-name",
+        "empty-reason",
+        "long-reason",
+        "decline-unknown-field",
+    ],
 )
 async def test_an_invalid_answer_is_refused_at_the_door(
     gw: Harness, path: str, body: dict[str, Any], field: str, code: str
@@ -142,7 +166,9 @@ async def test_a_malformed_answer_is_a_bad_request(gw: Harness) -> None:
 
 
 async def test_an_answer_that_is_not_json_is_unsupported(gw: Harness) -> None:
-    r = await gw.client.post(DECLINE, content=b"reason=x", headers={"content-type": "application/x-www-form-urlencoded"})
+    r = await gw.client.post(
+        DECLINE, content=b"reason=x", headers={"content-type": "application/x-www-form-urlencoded"}
+    )
     assert_problem(r, 415, "unsupported_media_type")
     assert gw.services.requests == []
 
@@ -177,8 +203,11 @@ async def test_a_wrong_uscc_is_refused_before_an_answer_is_forwarded(gw: Harness
 
 @pytest.mark.parametrize(
     "path",
-    [f"/v1/enterprises/{USCC}/entitlements/not-a-uuid", f"/v1/enterprises/{USCC}/confirmations/42/decline",
-     "/v1/policies/..hidden"],
+    [
+        f"/v1/enterprises/{USCC}/entitlements/not-a-uuid",
+        f"/v1/enterprises/{USCC}/confirmations/42/decline",
+        "/v1/policies/..hidden",
+    ],
 )
 async def test_a_malformed_identifier_is_refused(gw: Harness, path: str) -> None:
     send = gw.client.post(path, json={"reason": "x"}) if path.endswith("decline") else gw.client.get(path)
@@ -214,7 +243,10 @@ async def test_a_service_that_does_not_answer_in_time_is_a_gateway_timeout(gw: H
 
 
 async def test_a_service_crash_without_problem_details_is_a_bad_gateway(gw: Harness) -> None:
-    gw.services.reply("http://127.0.0.1:8004", f"/enterprises/{USCC}/credit",
-                      httpx.Response(500, text="<html>Internal Server Error</html>"))
+    gw.services.reply(
+        "http://127.0.0.1:8004",
+        f"/enterprises/{USCC}/credit",
+        httpx.Response(500, text="<html>Internal Server Error</html>"),
+    )
     body = assert_problem(await gw.client.get(f"/v1/enterprises/{USCC}/credit"), 502, "upstream_error")
     assert body["upstream_status"] == 500

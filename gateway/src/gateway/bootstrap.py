@@ -14,7 +14,6 @@ from typing import Annotated
 import httpx
 from aiokafka import AIOKafkaProducer
 from fastapi import Depends, Request
-
 from mianshen_shared import city as city_config
 from mianshen_shared.city import City
 from mianshen_shared.topics import ensure_topics
@@ -32,10 +31,14 @@ class Gateway:
     upstream_transport: httpx.AsyncBaseTransport | None = None
     http: httpx.AsyncClient | None = None
     upstreams: Upstreams | None = None
+    # Without a broker (messaging disabled, nothing injected) data-events answer 503
+    # and readiness does not wait for one.
+    broker_expected: bool = False
     _kafka: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
         s = self.settings
+        self.broker_expected = self.producer is not None or s.messaging_enabled
         self.http = httpx.AsyncClient(transport=self.upstream_transport, timeout=s.upstream_timeout_seconds)
         self.upstreams = Upstreams(self.http, s)
         if self.producer is None and s.messaging_enabled:

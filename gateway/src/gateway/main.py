@@ -11,10 +11,9 @@ import httpx
 from fastapi import FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
 from mianshen_shared import logs, problems
 from mianshen_shared.web import install_request_context
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.body_limit import BodyLimitMiddleware
 from gateway.bootstrap import Gateway, get_gateway
@@ -78,7 +77,7 @@ def _install_probes(app: FastAPI) -> None:
     async def readyz(request: Request) -> Response:
         gateway = get_gateway(request)
         checks: dict[str, str] = {}
-        if gateway.settings.messaging_enabled or gateway.producer is not None:
+        if gateway.broker_expected:
             checks["kafka"] = "ok" if gateway.producer_ready() else "down"
         if gateway.upstreams is not None:
             checks.update(await gateway.upstreams.health())

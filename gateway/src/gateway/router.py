@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-
 from mianshen_shared import uscc as uscc_rules
 from mianshen_shared.problems import ProblemError
 from mianshen_shared.web import CorrelationId
@@ -27,11 +26,11 @@ from gateway.schemas import (
     CreditStatusRead,
     DataEventBatch,
     DataEventsAccepted,
-    DeterminationList,
+    DeterminationRead,
     EligibilitySummaryRead,
     EntitlementList,
     EntitlementRead,
-    PaymentList,
+    PaymentRead,
     PolicyRead,
     PolicySummaryRead,
     Problem,
@@ -103,7 +102,9 @@ REQUEST_MODELS = [DataEventBatch]
     openapi_extra=_BATCH_BODY,
     responses=problem_responses(400, 413, 415, 422, 503),
 )
-async def submit_data_events(request: Request, gateway: GatewayDep, correlation_id: CorrelationId) -> DataEventsAccepted:
+async def submit_data_events(
+    request: Request, gateway: GatewayDep, correlation_id: CorrelationId
+) -> DataEventsAccepted:
     records = service.validate_batch(
         service.parse_json(await request.body()),
         city=gateway.city,
@@ -130,14 +131,22 @@ _READ_ERRORS = problem_responses(404, 422, 502, 504)
 _ANSWER_ERRORS = problem_responses(400, 404, 409, 413, 415, 422, 502, 504)
 
 
-@enterprises.get("/{uscc}/entitlements", response_model=EntitlementList, responses=_READ_ERRORS,
-                 summary="企业的待遇清单（从比对到兑现的状态）")
+@enterprises.get(
+    "/{uscc}/entitlements",
+    response_model=EntitlementList,
+    responses=_READ_ERRORS,
+    summary="企业的待遇清单（从比对到兑现的状态）",
+)
 async def list_entitlements(request: Request, upstreams: UpstreamsDep, uscc: EnterpriseUSCC) -> Response:
     return await upstreams.forward("confirmation", "GET", f"/enterprises/{uscc}/entitlements", request=request)
 
 
-@enterprises.get("/{uscc}/entitlements/{entitlement_id}", response_model=EntitlementRead, responses=_READ_ERRORS,
-                 summary="一项待遇的详情与依据")
+@enterprises.get(
+    "/{uscc}/entitlements/{entitlement_id}",
+    response_model=EntitlementRead,
+    responses=_READ_ERRORS,
+    summary="一项待遇的详情与依据",
+)
 async def get_entitlement(
     request: Request, upstreams: UpstreamsDep, uscc: EnterpriseUSCC, entitlement_id: uuid.UUID
 ) -> Response:
@@ -145,8 +154,9 @@ async def get_entitlement(
     return await upstreams.forward("confirmation", "GET", path, request=request)
 
 
-@enterprises.get("/{uscc}/confirmations", response_model=ConfirmationList, responses=_READ_ERRORS,
-                 summary="企业的意愿确认请求")
+@enterprises.get(
+    "/{uscc}/confirmations", response_model=ConfirmationList, responses=_READ_ERRORS, summary="企业的意愿确认请求"
+)
 async def list_confirmations(
     request: Request, upstreams: UpstreamsDep, uscc: EnterpriseUSCC, status: ConfirmationStatus = None
 ) -> Response:
@@ -156,45 +166,70 @@ async def list_confirmations(
     )
 
 
-@enterprises.post("/{uscc}/confirmations/{confirmation_id}/accept", response_model=ConfirmationRead,
-                  responses=_ANSWER_ERRORS, dependencies=[JsonBody], summary="确认申领，并提供收款账户")
+@enterprises.post(
+    "/{uscc}/confirmations/{confirmation_id}/accept",
+    response_model=ConfirmationRead,
+    responses=_ANSWER_ERRORS,
+    dependencies=[JsonBody],
+    summary="确认申领，并提供收款账户",
+)
 async def accept_confirmation(
-    request: Request, upstreams: UpstreamsDep, uscc: EnterpriseUSCC, confirmation_id: uuid.UUID,
+    request: Request,
+    upstreams: UpstreamsDep,
+    uscc: EnterpriseUSCC,
+    confirmation_id: uuid.UUID,
     body: ConfirmationAccept,
 ) -> Response:
     path = f"/enterprises/{uscc}/confirmations/{confirmation_id}/accept"
     return await upstreams.forward("confirmation", "POST", path, request=request, json=body.model_dump())
 
 
-@enterprises.post("/{uscc}/confirmations/{confirmation_id}/decline", response_model=ConfirmationRead,
-                  responses=_ANSWER_ERRORS, dependencies=[JsonBody], summary="放弃申领")
+@enterprises.post(
+    "/{uscc}/confirmations/{confirmation_id}/decline",
+    response_model=ConfirmationRead,
+    responses=_ANSWER_ERRORS,
+    dependencies=[JsonBody],
+    summary="放弃申领",
+)
 async def decline_confirmation(
-    request: Request, upstreams: UpstreamsDep, uscc: EnterpriseUSCC, confirmation_id: uuid.UUID,
+    request: Request,
+    upstreams: UpstreamsDep,
+    uscc: EnterpriseUSCC,
+    confirmation_id: uuid.UUID,
     body: ConfirmationDecline,
 ) -> Response:
     path = f"/enterprises/{uscc}/confirmations/{confirmation_id}/decline"
     return await upstreams.forward("confirmation", "POST", path, request=request, json=body.model_dump())
 
 
-@enterprises.get("/{uscc}/payments", response_model=PaymentList, responses=_READ_ERRORS, summary="企业的兑现记录")
+@enterprises.get("/{uscc}/payments", response_model=list[PaymentRead], responses=_READ_ERRORS, summary="企业的兑现记录")
 async def list_payments(request: Request, upstreams: UpstreamsDep, uscc: EnterpriseUSCC) -> Response:
     return await upstreams.forward("payment", "GET", f"/enterprises/{uscc}/payments", request=request)
 
 
-@enterprises.get("/{uscc}/determinations", response_model=DeterminationList, responses=_READ_ERRORS,
-                 summary="数据比对结果（含计算依据）")
+@enterprises.get(
+    "/{uscc}/determinations",
+    response_model=list[DeterminationRead],
+    responses=_READ_ERRORS,
+    summary="数据比对结果（含计算依据）",
+)
 async def list_determinations(request: Request, upstreams: UpstreamsDep, uscc: EnterpriseUSCC) -> Response:
     return await upstreams.forward("eligibility", "GET", f"/enterprises/{uscc}/entitlements", request=request)
 
 
-@enterprises.get("/{uscc}/eligibility-summary", response_model=EligibilitySummaryRead, responses=_READ_ERRORS,
-                 summary="企业的比对概况")
+@enterprises.get(
+    "/{uscc}/eligibility-summary",
+    response_model=EligibilitySummaryRead,
+    responses=_READ_ERRORS,
+    summary="企业的比对概况",
+)
 async def eligibility_summary(request: Request, upstreams: UpstreamsDep, uscc: EnterpriseUSCC) -> Response:
     return await upstreams.forward("eligibility", "GET", f"/enterprises/{uscc}/eligibility-summary", request=request)
 
 
-@enterprises.get("/{uscc}/credit", response_model=CreditStatusRead, responses=_READ_ERRORS,
-                 summary="企业的信用核查状态")
+@enterprises.get(
+    "/{uscc}/credit", response_model=CreditStatusRead, responses=_READ_ERRORS, summary="企业的信用核查状态"
+)
 async def credit_status(request: Request, upstreams: UpstreamsDep, uscc: EnterpriseUSCC) -> Response:
     return await upstreams.forward("credit-check", "GET", f"/enterprises/{uscc}/credit", request=request)
 
@@ -204,14 +239,17 @@ async def credit_status(request: Request, upstreams: UpstreamsDep, uscc: Enterpr
 policies = APIRouter(prefix="/v1/policies", tags=["policies"], dependencies=[access(Audience.public)])
 
 
-@policies.get("", response_model=list[PolicySummaryRead], responses=problem_responses(502, 504),
-              summary="现行政策清单")
+@policies.get("", response_model=list[PolicySummaryRead], responses=problem_responses(502, 504), summary="现行政策清单")
 async def list_policies(request: Request, upstreams: UpstreamsDep) -> Response:
     return await upstreams.forward("policy-catalog", "GET", "/policies", request=request)
 
 
-@policies.get("/{policy_id}", response_model=PolicyRead, responses=problem_responses(404, 422, 502, 504),
-              summary="一项政策的现行版本")
+@policies.get(
+    "/{policy_id}",
+    response_model=PolicyRead,
+    responses=problem_responses(404, 422, 502, 504),
+    summary="一项政策的现行版本",
+)
 async def get_policy(request: Request, upstreams: UpstreamsDep, policy_id: PolicyId) -> Response:
     return await upstreams.forward("policy-catalog", "GET", f"/policies/{policy_id}", request=request)
 

@@ -12,10 +12,9 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
+from mianshen_shared import uscc as uscc_rules
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
-
-from mianshen_shared import uscc as uscc_rules
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -163,30 +162,17 @@ class PolicyRead(PolicySummaryRead):
     document: dict[str, Any] | None = None
 
 
-class EntitlementRead(_Mirrored):
-    """One entitlement as the enterprise sees it, from determination to payment."""
-
-    entitlement_id: uuid.UUID
-    uscc: str
-    policy_id: str
-    policy_version: int | None = None
-    policy_title: str | None = None
-    award_key: str | None = None
-    amount_fen: int = Field(description="金额（分）")
-    benefit_kind: str | None = None
-    status: str = Field(description="如 pending、paid、credit_held、payment_failed、declined、withdrawn")
-    explanation: dict[str, Any] | None = Field(default=None, description="政策依据、条款、计算过程与所用数据")
-    determined_at: datetime | None = None
+class BankAccountMaskedRead(_Mirrored):
+    account_name: str
+    account_number: str = Field(description="脱敏后的银行账号")
+    bank_name: str
 
 
-class EntitlementList(_Mirrored):
-    items: list[EntitlementRead]
+class ConfirmationSummaryRead(_Mirrored):
+    """意愿确认 — one request to the enterprise, as listed."""
 
-
-class ConfirmationRead(_Mirrored):
     confirmation_id: uuid.UUID
     entitlement_id: uuid.UUID
-    uscc: str
     policy_id: str | None = None
     policy_title: str | None = None
     amount_fen: int = Field(description="金额（分）")
@@ -194,46 +180,109 @@ class ConfirmationRead(_Mirrored):
     status: str = Field(description="如 pending、accepted、declined、closed")
 
 
+class ConfirmationRead(ConfirmationSummaryRead):
+    bank_account: BankAccountMaskedRead | None = None
+    decline_reason: str | None = None
+    close_reason: str | None = None
+    answered_at: datetime | None = None
+    created_at: datetime | None = None
+
+
 class ConfirmationList(_Mirrored):
-    items: list[ConfirmationRead]
+    items: list[ConfirmationSummaryRead]
+
+
+class StatusEventRead(_Mirrored):
+    status: str
+    kind: str | None = None
+    note: str | None = Field(default=None, description="中文说明")
+    details: dict[str, Any] | None = None
+    occurred_at: datetime
+
+
+class EntitlementSummaryRead(_Mirrored):
+    """One entitlement as the enterprise sees it, from determination to payment."""
+
+    entitlement_id: uuid.UUID
+    policy_id: str
+    policy_title: str | None = None
+    policy_version: int | None = None
+    award_key: str | None = None
+    amount_fen: int = Field(description="金额（分）")
+    status: str = Field(description="如 pending、paid、credit_held、payment_failed、declined、withdrawn")
+    updated_at: datetime | None = None
+
+
+class EntitlementRead(EntitlementSummaryRead):
+    uscc: str | None = None
+    enterprise_name: str | None = None
+    benefit_kind: str | None = None
+    explanation: dict[str, Any] | None = Field(default=None, description="政策依据、条款、计算过程与所用数据")
+    determined_at: datetime | None = None
+    payment_id: uuid.UUID | None = None
+    finance_reference: str | None = None
+    confirmation: ConfirmationRead | None = None
+    history: list[StatusEventRead] = Field(default_factory=list)
+
+
+class EntitlementList(_Mirrored):
+    items: list[EntitlementSummaryRead]
+
+
+class PayeeRead(_Mirrored):
+    account_name: str
+    account_number_masked: str
+    bank_name: str
 
 
 class PaymentRead(_Mirrored):
+    """政策兑现 — one payment instruction and its outcome."""
+
     payment_id: uuid.UUID
     entitlement_id: uuid.UUID
     uscc: str | None = None
+    enterprise_name: str | None = None
     policy_id: str | None = None
+    policy_version: int | None = None
     amount_fen: int = Field(description="金额（分）")
+    amount_text: str | None = None
+    payee: PayeeRead | None = None
     status: str
+    status_text: str | None = None
     finance_reference: str | None = None
-
-
-class PaymentList(_Mirrored):
-    items: list[PaymentRead]
+    failure_code: str | None = None
+    failure_reason: str | None = None
+    hold_reasons: list[dict[str, Any]] = Field(default_factory=list)
+    issued_at: datetime | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
 
 
 class DeterminationRead(_Mirrored):
     """数据比对 — one determination of the eligibility service."""
 
     entitlement_id: uuid.UUID
-    uscc: str | None = None
     policy_id: str
     policy_version: int | None = None
     policy_title: str | None = None
-    award_key: str | None = None
-    amount_fen: int = Field(description="金额（分）")
     benefit_kind: str | None = None
+    award_key: str | None = None
+    amount_fen: int = Field(description="金额（分）；已撤回的认定为0")
     status: str | None = Field(default=None, description="active 或 withdrawn")
     explanation: dict[str, Any] | None = None
     determined_at: datetime | None = None
 
 
-class DeterminationList(_Mirrored):
-    items: list[DeterminationRead]
+class PolicyAmountRead(_Mirrored):
+    policy_id: str
+    policy_title: str | None = None
+    amount_fen: int
 
 
 class EligibilitySummaryRead(_Mirrored):
     uscc: str
+    total_amount_fen: int | None = Field(default=None, description="比对所得总金额（分）")
+    policies: list[PolicyAmountRead] = Field(default_factory=list)
 
 
 class CreditRecordRead(_Mirrored):

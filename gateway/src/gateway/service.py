@@ -15,12 +15,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from aiokafka.errors import KafkaError
-from pydantic import ValidationError
-
 from mianshen_shared.city import City
 from mianshen_shared.events import make_envelope
 from mianshen_shared.events.catalog import DepartmentRecordSubmitted
 from mianshen_shared.problems import ProblemError
+from pydantic import ValidationError
 
 from gateway.schemas import DepartmentRecordIn, RecordError
 
@@ -32,9 +31,7 @@ MAX_CORRELATION_ID = 200
 class Producer(Protocol):
     """The part of AIOKafkaProducer the gateway uses."""
 
-    async def send(
-        self, topic: str, value: bytes, key: bytes, headers: list[tuple[str, bytes]]
-    ) -> Awaitable[Any]: ...
+    async def send(self, topic: str, value: bytes, key: bytes, headers: list[tuple[str, bytes]]) -> Awaitable[Any]: ...
 
 
 def parse_json(body: bytes) -> Any:
@@ -58,8 +55,13 @@ def validate_batch(
         if record_id is not None:
             if record_id in first_index:
                 record_errors.append(
-                    _error(index, record_id, "record_id", "duplicate_record_id",
-                           f"记录编号在本批次中重复（与下标{first_index[record_id]}的记录相同）")
+                    _error(
+                        index,
+                        record_id,
+                        "record_id",
+                        "duplicate_record_id",
+                        f"记录编号在本批次中重复（与下标{first_index[record_id]}的记录相同）",
+                    )
                 )
             else:
                 first_index[record_id] = index
@@ -95,9 +97,7 @@ async def publish_records(
     """Send every record keyed by its USCC and return once the broker acknowledged all."""
     if producer is None:
         raise _broker_unavailable()
-    envelopes = [
-        make_envelope(r, source=SOURCE, subject=r.uscc, correlation_id=correlation_id) for r in records
-    ]
+    envelopes = [make_envelope(r, source=SOURCE, subject=r.uscc, correlation_id=correlation_id) for r in records]
 
     async def send_all() -> None:
         acknowledgements = [
@@ -154,14 +154,17 @@ def _city_errors(index: int, record: DepartmentRecordIn, city: City) -> list[Rec
     if department is None:
         out.append(_error(index, rid, "department", "unknown_department", f"未登记的数据部门：{record.department}"))
     if record_type is None:
-        out.append(
-            _error(index, rid, "record_type", "unknown_record_type", f"未定义的记录类型：{record.record_type}")
-        )
+        out.append(_error(index, rid, "record_type", "unknown_record_type", f"未定义的记录类型：{record.record_type}"))
         return out
     if department is not None and record_type.code not in department.record_types:
         out.append(
-            _error(index, rid, "department", "record_type_not_allowed",
-                   f"{department.name}无权报送“{record_type.name}”（{record_type.code}）记录")
+            _error(
+                index,
+                rid,
+                "department",
+                "record_type_not_allowed",
+                f"{department.name}无权报送“{record_type.name}”（{record_type.code}）记录",
+            )
         )
     for problem in city.attribute_errors(record_type.code, record.attributes):
         where, _, detail = problem.partition(": ")

@@ -11,7 +11,9 @@ LITTLE_GIANT_FEN = 200_000_000  # 200万元
 PROVINCIAL_FEN = 50_000_000  # 50万元
 
 
-def sme_policy(*, version: int = 1, policy_id: str = SME_POLICY_ID, little_giant_fen: int = LITTLE_GIANT_FEN) -> dict[str, Any]:
+def sme_policy(
+    *, version: int = 1, policy_id: str = SME_POLICY_ID, little_giant_fen: int = LITTLE_GIANT_FEN
+) -> dict[str, Any]:
     """A highest-tier award over 专精特新 titles: 小巨人 above 省级专精特新."""
     return {
         "id": policy_id,
@@ -76,7 +78,9 @@ def title_record(
         department=department,
         uscc_code=uscc,
         effective_date=date(2022, 6, 1),
-        attributes=attributes if attributes is not None else {"title": title, "document_no": "工信部企业函〔2022〕191号"},
+        attributes=attributes
+        if attributes is not None
+        else {"title": title, "document_no": "工信部企业函〔2022〕191号"},
         record_id=record_id,
         action=action,
     )

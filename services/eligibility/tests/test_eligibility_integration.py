@@ -6,10 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from httpx import ASGITransport, AsyncClient
-
 from eligibility.config import Settings
 from eligibility.main import create_app
+from httpx import ASGITransport, AsyncClient
 from mianshen_shared import testing
 from mianshen_shared.events import make_envelope, parse_payload
 from mianshen_shared.events.catalog import EntitlementDetermined, Payload
@@ -31,8 +30,11 @@ def determinations(reader: testing.TopicReader, uscc: str) -> list[tuple[str, in
 
 
 async def running_app(pg_database, topic_prefix):
-    settings = Settings(database_url=await pg_database("eligibility"), topic_prefix=topic_prefix,
-                        kafka_bootstrap=testing.KAFKA_BOOTSTRAP)
+    settings = Settings(
+        database_url=await pg_database("eligibility"),
+        topic_prefix=topic_prefix,
+        kafka_bootstrap=testing.KAFKA_BOOTSTRAP,
+    )
     return create_app(settings)
 
 
@@ -51,7 +53,9 @@ async def test_titles_determine_exact_amounts_and_revocation_and_retirement_with
         await send(records, giant, climber)
         await send(records, giant, climber)  # the department pushes the same record again
         # Revoking the provincial title changes the facts behind the 200万元 award, not its amount.
-        await send(records, title_record(climber, record_id=provincial.record_id, action="revoke", attributes={}), climber)
+        await send(
+            records, title_record(climber, record_id=provincial.record_id, action="revoke", attributes={}), climber
+        )
 
         doomed = title_record(revoked)
         await send(records, doomed, revoked)
@@ -77,10 +81,15 @@ async def test_titles_determine_exact_amounts_and_revocation_and_retirement_with
             assert summary == {
                 "uscc": climber,
                 "total_amount_fen": LITTLE_GIANT_FEN,
-                "policies": [{"policy_id": SME_POLICY_ID, "policy_title": "专精特新企业奖励", "amount_fen": LITTLE_GIANT_FEN}],
+                "policies": [
+                    {"policy_id": SME_POLICY_ID, "policy_title": "专精特新企业奖励", "amount_fen": LITTLE_GIANT_FEN}
+                ],
             }
             facts = (await client.get(f"/enterprises/{climber}/facts")).json()
-            assert {(f["record_id"], f["revoked"]) for f in facts} == {(provincial.record_id, True), (giant.record_id, False)}
+            assert {(f["record_id"], f["revoked"]) for f in facts} == {
+                (provincial.record_id, True),
+                (giant.record_id, False),
+            }
             [gone] = (await client.get(f"/enterprises/{revoked}/entitlements")).json()
             assert (gone["status"], gone["amount_fen"]) == ("withdrawn", 0)
 
@@ -115,9 +124,14 @@ async def test_refused_records_are_dead_lettered_while_the_next_record_is_proces
             assert determinations(out, uscc) == [("new", LITTLE_GIANT_FEN, None)]
         async with testing.TopicReader(physical("dead-letter", topic_prefix)) as dlq:
             await testing.wait_for(lambda: _dead_letters(dlq, 2))
-            reasons = {parse_payload(e).record_id: dict(m.headers)["dlq.reason"]  # type: ignore[attr-defined]
-                       for m, e in zip(dlq.messages, dlq.envelopes(), strict=True)}
-        assert reasons == {bad_attributes.record_id: b"invalid_attributes", unknown_type.record_id: b"unknown_record_type"}
+            reasons = {
+                parse_payload(e).record_id: dict(m.headers)["dlq.reason"]  # type: ignore[attr-defined]
+                for m, e in zip(dlq.messages, dlq.envelopes(), strict=True)
+            }
+        assert reasons == {
+            bad_attributes.record_id: b"invalid_attributes",
+            unknown_type.record_id: b"unknown_record_type",
+        }
 
         async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as client:
             assert [f["record_type"] for f in (await client.get(f"/enterprises/{uscc}/facts")).json()] == [

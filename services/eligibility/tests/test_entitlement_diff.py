@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
-
 from eligibility import service
 from eligibility.models import Entitlement
 from mianshen_shared import city, rules, testing
@@ -30,8 +29,13 @@ def explanation(*record_ids: str) -> Explanation:
         rule="规则",
         computation="核定",
         facts=[
-            FactUsed(record_id=r, department="gxj", record_type="miit.sme_title_recognized",
-                     effective_date=date(2022, 6, 1), attributes={})
+            FactUsed(
+                record_id=r,
+                department="gxj",
+                record_type="miit.sme_title_recognized",
+                effective_date=date(2022, 6, 1),
+                attributes={},
+            )
             for r in record_ids
         ],
     )
@@ -42,8 +46,12 @@ def award(amount_fen: int, *record_ids: str, key: str = "once") -> rules.Award:
 
 
 def stored(amount_fen: int, *record_ids: str, key: str = "once", status: str = "active") -> dict[str, Entitlement]:
-    row = Entitlement(award_key=key, amount_fen=amount_fen, status=status,
-                      explanation=explanation(*record_ids or ("r-1",)).model_dump(mode="json"))
+    row = Entitlement(
+        award_key=key,
+        amount_fen=amount_fen,
+        status=status,
+        explanation=explanation(*record_ids or ("r-1",)).model_dump(mode="json"),
+    )
     return {key: row}
 
 
@@ -86,8 +94,9 @@ def test_a_withdrawn_entitlement_stays_silent_until_awarded_again_as_new() -> No
 
 def test_award_keys_are_diffed_independently() -> None:
     before = stored(PROVINCIAL_FEN, key="2022") | stored(PROVINCIAL_FEN, key="2023")
-    out = service.diff([award(PROVINCIAL_FEN, key="2023"), award(PROVINCIAL_FEN, key="2024")], before,
-                       withdrawal_reason="")
+    out = service.diff(
+        [award(PROVINCIAL_FEN, key="2023"), award(PROVINCIAL_FEN, key="2024")], before, withdrawal_reason=""
+    )
     assert [(d.award_key, d.change) for d in out] == [("2024", "new"), ("2022", "withdrawn")]
 
 
@@ -172,7 +181,10 @@ async def test_a_newer_policy_version_changes_amounts_and_an_older_one_is_ignore
         repo, event=published(sme_policy(version=2, little_giant_fen=300_000_000)), now=NOW
     )
     assert (event.change, event.amount_fen, event.previous_amount_fen, event.policy_version) == (
-        "changed", 300_000_000, LITTLE_GIANT_FEN, 2
+        "changed",
+        300_000_000,
+        LITTLE_GIANT_FEN,
+        2,
     )
     assert await service.policy_published(repo, event=published(sme_policy(version=1)), now=NOW) == []
     assert repo.policies[SME_POLICY_ID].version == 2
@@ -197,8 +209,12 @@ async def test_retiring_a_version_older_than_the_one_held_changes_nothing() -> N
 
 async def test_credit_records_are_left_to_credit_check() -> None:
     repo = await with_policy()
-    record = title_record(testing.make_uscc(), department="credit", record_type="credit.serious_dishonesty",
-                          attributes={"authority": "郑州市发展和改革委员会", "document_no": "郑信〔2022〕1号"})
+    record = title_record(
+        testing.make_uscc(),
+        department="credit",
+        record_type="credit.serious_dishonesty",
+        attributes={"authority": "郑州市发展和改革委员会", "document_no": "郑信〔2022〕1号"},
+    )
     assert await push(repo, record) == []
     assert repo.facts == {}
 

@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-
 from payment.finance import FinanceClient, PaymentInstruction
 
 pytestmark = pytest.mark.unit
@@ -58,7 +57,14 @@ async def test_the_instruction_is_posted_with_its_idempotency_key_and_exact_amou
 
 @pytest.mark.parametrize(
     ("status", "outcome"),
-    [(200, "settled"), (503, "not_applied"), (429, "not_applied"), (500, "ambiguous"), (502, "ambiguous"), (504, "ambiguous")],
+    [
+        (200, "settled"),
+        (503, "not_applied"),
+        (429, "not_applied"),
+        (500, "ambiguous"),
+        (502, "ambiguous"),
+        (504, "ambiguous"),
+    ],
 )
 async def test_each_status_of_a_submission_means_what_it_proves(status: int, outcome: str) -> None:
     result = await client(lambda _r: httpx.Response(status, json=SETTLED if status == 200 else {})).submit(INSTRUCTION)
@@ -82,7 +88,9 @@ async def test_a_refusal_is_a_rejection_carrying_the_finance_code(status: int) -
         (httpx.ReadError, "ambiguous"),
     ],
 )
-async def test_a_transport_failure_is_ambiguous_unless_the_request_never_left(exc: type[Exception], outcome: str) -> None:
+async def test_a_transport_failure_is_ambiguous_unless_the_request_never_left(
+    exc: type[Exception], outcome: str
+) -> None:
     assert (await client(raising(exc)).submit(INSTRUCTION)).outcome == outcome
 
 
@@ -96,4 +104,9 @@ async def test_a_query_finds_settled_not_found_or_cannot_tell() -> None:
     missing = await client(lambda _r: httpx.Response(404, json={"code": "instruction_not_found"})).query("mjx-1")
     broken = await client(lambda _r: httpx.Response(503)).query("mjx-1")
     timed_out = await client(raising(httpx.ReadTimeout)).query("mjx-1")
-    assert [r.outcome for r in (found, missing, broken, timed_out)] == ["settled", "not_found", "ambiguous", "ambiguous"]
+    assert [r.outcome for r in (found, missing, broken, timed_out)] == [
+        "settled",
+        "not_found",
+        "ambiguous",
+        "ambiguous",
+    ]

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from httpx import ASGITransport, AsyncClient
-
 from mianshen_shared import testing
 from mianshen_shared.db import transaction
 from payment import service
@@ -39,7 +38,10 @@ async def _seed(app, *events) -> list[Payment]:
 @pytest.fixture
 async def api(pg_database):
     app = create_app(Settings(database_url=await pg_database("payment_api"), messaging_enabled=False))
-    async with app.router.lifespan_context(app), AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as client:
+    async with (
+        app.router.lifespan_context(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as client,
+    ):
         yield app, client
 
 

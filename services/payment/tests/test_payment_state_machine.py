@@ -7,7 +7,6 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from mianshen_shared.events.catalog import CreditAssessed, PaymentFailed, PaymentIssued
 from mianshen_shared.messaging import Rejected
 from payment import service
@@ -45,7 +44,11 @@ class Harness:
         for _ in range(max_steps):
             if await self.step():
                 continue
-            due = [p.next_attempt_at for p in self.repo.payments.values() if p.status in ("pending", "unknown", "submitted") and p.next_attempt_at]
+            due = [
+                p.next_attempt_at
+                for p in self.repo.payments.values()
+                if p.status in ("pending", "unknown", "submitted") and p.next_attempt_at
+            ]
             if not due:
                 return
             self.now = max(self.now, min(due))
@@ -260,7 +263,11 @@ async def test_a_settlement_for_another_amount_is_parked_for_a_person_to_check()
     await service.record_outcome(
         h.repo, step, dataclasses.replace(wrong, amount_fen=600), policy=POLICY, now=NOW, emit=h.emitted
     )
-    assert (payment.status, payment.next_attempt_at, payment.failure_code) == ("unknown", None, "finance_amount_mismatch")
+    assert (payment.status, payment.next_attempt_at, payment.failure_code) == (
+        "unknown",
+        None,
+        "finance_amount_mismatch",
+    )
     assert h.emitted.events == []
 
 

@@ -22,10 +22,9 @@ class FakePolicyRepository:
 
     async def in_force(self, policy_id: str | None = None) -> list[PolicyVersion]:
         newest: dict[str, PolicyVersion] = {}
-        for p in self.policies.values():
-            if p.status != "draft" and (policy_id is None or p.policy_id == policy_id):
-                if p.policy_id not in newest or p.version > newest[p.policy_id].version:
-                    newest[p.policy_id] = p
+        released = [p for p in self.policies.values() if p.status != "draft" and policy_id in (None, p.policy_id)]
+        for p in sorted(released, key=lambda p: p.version):
+            newest[p.policy_id] = p
         return [p for _, p in sorted(newest.items()) if p.status == "published"]
 
 

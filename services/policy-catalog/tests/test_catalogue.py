@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-
 from mianshen_shared.events.catalog import PolicyPublished, PolicyRetired
 from mianshen_shared.problems import ProblemError
 from policy_catalog import service
@@ -27,7 +26,12 @@ async def drafted(*documents: dict) -> FakePolicyRepository:
 async def test_a_valid_document_is_stored_as_a_draft() -> None:
     policy, created = await service.create_policy(FakePolicyRepository(), document=policy_document(), now=NOW)
     assert created
-    assert (policy.policy_id, policy.version, policy.status, policy.title) == (POLICY_ID, 1, "draft", "工业APP优秀解决方案奖励")
+    assert (policy.policy_id, policy.version, policy.status, policy.title) == (
+        POLICY_ID,
+        1,
+        "draft",
+        "工业APP优秀解决方案奖励",
+    )
     assert policy.benefit_kind == "cash_award"
 
 
@@ -84,7 +88,10 @@ async def test_retiring_a_draft_announces_nothing_and_it_can_no_longer_be_publis
 
 
 async def test_the_newest_published_version_is_the_one_in_force() -> None:
-    repo, emit = await drafted(policy_document(), policy_document(version=2, per_item_fen=30_000_000)), RecordingEmitter()
+    repo, emit = (
+        await drafted(policy_document(), policy_document(version=2, per_item_fen=30_000_000)),
+        RecordingEmitter(),
+    )
     await service.publish_policy(repo, policy_id=POLICY_ID, version=1, emit=emit, now=NOW)
     assert (await service.policy_in_force(repo, POLICY_ID)).version == 1, "a draft is not in force"
     await service.publish_policy(repo, policy_id=POLICY_ID, version=2, emit=emit, now=NOW)

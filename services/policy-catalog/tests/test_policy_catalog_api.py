@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 import yaml
 from httpx import ASGITransport, AsyncClient
-
 from mianshen_shared import testing
 from mianshen_shared.events import parse_payload
 from mianshen_shared.topics import physical
@@ -21,13 +20,19 @@ PUBLISH = f"/policies/{POLICY_ID}/versions/1/publish"
 
 
 async def make_settings(pg_database, topic_prefix) -> Settings:
-    return Settings(database_url=await pg_database("policy_catalog"), topic_prefix=topic_prefix,
-                    kafka_bootstrap=testing.KAFKA_BOOTSTRAP)
+    return Settings(
+        database_url=await pg_database("policy_catalog"),
+        topic_prefix=topic_prefix,
+        kafka_bootstrap=testing.KAFKA_BOOTSTRAP,
+    )
 
 
 async def test_a_policy_is_drafted_published_listed_and_retired(pg_database, topic_prefix) -> None:
     app = create_app(await make_settings(pg_database, topic_prefix))
-    async with app.router.lifespan_context(app), AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as client:
+    async with (
+        app.router.lifespan_context(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as client,
+    ):
         created = await client.post("/policies", json=policy_document())
         assert created.status_code == 201
         assert (created.json()["status"], created.json()["version"]) == ("draft", 1)
@@ -77,7 +82,10 @@ async def test_a_policy_is_drafted_published_listed_and_retired(pg_database, top
 
 async def test_bad_requests_are_refused_with_problem_details(pg_database, topic_prefix) -> None:
     app = create_app(await make_settings(pg_database, topic_prefix))
-    async with app.router.lifespan_context(app), AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as client:
+    async with (
+        app.router.lifespan_context(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as client,
+    ):
         invalid = await client.post("/policies", json=policy_document() | {"list_no": 0, "surprise": 1})
         assert (invalid.status_code, invalid.json()["code"]) == (422, "policy_invalid")
         assert invalid.headers["content-type"] == "application/problem+json"
@@ -96,7 +104,9 @@ async def test_bad_requests_are_refused_with_problem_details(pg_database, topic_
         assert (await client.post("/policies/bad%20id!/versions/1/publish")).status_code == 422
         retire = f"/policies/{POLICY_ID}/versions/1/retire"
         assert (await client.post(retire, json={})).json()["errors"][0]["field"] == "reason"
-        assert (await client.post(retire, json={"reason": "到期", "by": "me"})).json()["errors"][0]["code"] == "extra_forbidden"
+        assert (await client.post(retire, json={"reason": "到期", "by": "me"})).json()["errors"][0][
+            "code"
+        ] == "extra_forbidden"
         assert (await client.get("/policies/zz-never-heard-of/versions")).status_code == 404
 
 

@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-
 from finance_sim import testing as sim_testing
 from mianshen_shared.testing import wait_for
 
@@ -24,7 +23,11 @@ def instruction(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "idempotency_key": f"test-{uuid.uuid4().hex}",
         "payer_budget_code": "410100-ZZKJJ-2026",
-        "payee": {"name": "郑州示例科技有限公司", "account_number": "6222020200001234567", "bank_name": "中国工商银行郑州分行"},
+        "payee": {
+            "name": "郑州示例科技有限公司",
+            "account_number": "6222020200001234567",
+            "bank_name": "中国工商银行郑州分行",
+        },
         "amount_fen": 200_000_000,
         "purpose": "专精特新中小企业奖励",
         "reference": str(uuid.uuid4()),
@@ -187,4 +190,3 @@ async def test_settled_instructions_survive_a_restart(tmp_path: Path) -> None:
             replay = await http.post(PATH, json=body)
     assert replay.status_code == 200
     assert replay.json()["instruction_id"] == created["instruction_id"]
-

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-
 from mianshen_shared.web import create_service_app
 
 from eligibility.bootstrap import bootstrap

@@ -40,9 +40,7 @@ class EligibilityRepository:
 
     async def enterprises_with(self, record_types: Iterable[str]) -> list[str]:
         rows = await self._session.scalars(
-            sa.select(Fact.uscc)
-            .where(Fact.record_type.in_(list(record_types)), Fact.revoked.is_(False))
-            .distinct()
+            sa.select(Fact.uscc).where(Fact.record_type.in_(list(record_types)), Fact.revoked.is_(False)).distinct()
         )
         return list(rows)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
-
 from mianshen_shared import uscc as uscc_rules
 from mianshen_shared.problems import ProblemError
 from mianshen_shared.web import DbSession
@@ -44,5 +43,8 @@ async def eligibility_summary(session: DbSession, uscc: USCC) -> EligibilitySumm
     return EligibilitySummaryRead(
         uscc=uscc,
         total_amount_fen=sum(a.amount_fen for a in amounts),
-        policies=[PolicyAmountRead(policy_id=a.policy_id, policy_title=a.policy_title, amount_fen=a.amount_fen) for a in amounts],
+        policies=[
+            PolicyAmountRead(policy_id=a.policy_id, policy_title=a.policy_title, amount_fen=a.amount_fen)
+            for a in amounts
+        ],
     )

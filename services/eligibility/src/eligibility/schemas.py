@@ -1,10 +1,18 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+def _as_utc(value: datetime) -> datetime:
+    # SQLite (the quick-start database) hands timestamps back without their zone; they were stored in UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 
 
 class FactRead(BaseModel):
@@ -17,8 +25,8 @@ class FactRead(BaseModel):
     attributes: dict[str, Any]
     enterprise_name: str | None
     revoked: bool
-    received_at: datetime
-    updated_at: datetime
+    received_at: UtcDatetime
+    updated_at: UtcDatetime
 
 
 class EntitlementRead(BaseModel):
@@ -33,7 +41,7 @@ class EntitlementRead(BaseModel):
     amount_fen: int = Field(description="金额，单位：分；已撤回的认定为0")
     status: str = Field(description="active 有效 / withdrawn 已撤回")
     explanation: dict[str, Any]
-    determined_at: datetime
+    determined_at: UtcDatetime
 
 
 class PolicyAmountRead(BaseModel):

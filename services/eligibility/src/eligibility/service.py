@@ -282,9 +282,7 @@ def validate_record(city: City, record: DepartmentRecordSubmitted) -> bool:
     return True
 
 
-async def _store_fact(
-    repo: Repository, record: DepartmentRecordSubmitted, now: datetime
-) -> tuple[set[str], set[str]]:
+async def _store_fact(repo: Repository, record: DepartmentRecordSubmitted, now: datetime) -> tuple[set[str], set[str]]:
     """Apply the record to the facts; returns the enterprises and record types whose
     evaluation it may change (both empty when nothing that matters changed)."""
     fact = await repo.get_fact(record.record_id)

@@ -62,9 +62,7 @@ class FinanceClient:
     def __init__(
         self, base_url: str, *, timeout_seconds: float, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
-        self._http = httpx.AsyncClient(
-            base_url=base_url, timeout=httpx.Timeout(timeout_seconds), transport=transport
-        )
+        self._http = httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(timeout_seconds), transport=transport)
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Path
-
 from mianshen_shared import uscc as uscc_rules
 from mianshen_shared.problems import ProblemError
 from mianshen_shared.web import DbSession

@@ -4,9 +4,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
-
 from mianshen_shared.money import format_yuan
+from pydantic import BaseModel
 
 from payment.models import Payment
 

@@ -341,4 +341,3 @@ async def get_payment(repo: Repository, *, payment_id: uuid.UUID, uscc: str | No
     if payment is None or (uscc is not None and payment.uscc != uscc):
         raise ProblemError(404, "payment_not_found", "未找到该支付记录")
     return payment
-

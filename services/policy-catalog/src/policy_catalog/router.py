@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Response, status
-
 from mianshen_shared.events.catalog import Payload
 from mianshen_shared.web import CorrelationId, DbSession, RuntimeDep
 
@@ -35,9 +34,7 @@ Emitter = Annotated[service.Emit, Depends(get_emit)]
 async def create_policy(
     session: DbSession, response: Response, document: Annotated[dict[str, Any], Body()]
 ) -> PolicyRead:
-    policy, created = await service.create_policy(
-        PolicyRepository(session), document=document, now=datetime.now(UTC)
-    )
+    policy, created = await service.create_policy(PolicyRepository(session), document=document, now=datetime.now(UTC))
     if not created:
         response.status_code = status.HTTP_200_OK
     return PolicyRead.of(policy)

@@ -1,11 +1,19 @@
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from policy_catalog.models import PolicyVersion
+
+
+def _as_utc(value: datetime) -> datetime:
+    # SQLite (the quick-start database) hands timestamps back without their zone; they were stored in UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 
 
 class PolicyRetire(BaseModel):
@@ -38,8 +46,8 @@ class PolicySummaryRead(BaseModel):
 
 class PolicyRead(PolicySummaryRead):
     status: str
-    published_at: datetime | None
-    retired_at: datetime | None
+    published_at: UtcDatetime | None
+    retired_at: UtcDatetime | None
     document: dict[str, Any]
 
     @classmethod
@@ -62,9 +70,9 @@ class PolicyVersionRead(BaseModel):
     version: int
     status: str
     title: str
-    created_at: datetime
-    published_at: datetime | None
-    retired_at: datetime | None
+    created_at: UtcDatetime
+    published_at: UtcDatetime | None
+    retired_at: UtcDatetime | None
     retired_reason: str | None
 
 

@@ -12,11 +12,10 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Protocol
 
-from pydantic_core import to_jsonable_python
-
 from mianshen_shared import rules
 from mianshen_shared.events.catalog import Payload, PolicyPublished, PolicyRetired
 from mianshen_shared.problems import ProblemError
+from pydantic_core import to_jsonable_python
 
 from policy_catalog.models import PolicyVersion
 
@@ -82,9 +81,7 @@ async def _existing(repo: Repository, policy_id: str, version: int) -> PolicyVer
     return policy
 
 
-async def publish_policy(
-    repo: Repository, *, policy_id: str, version: int, emit: Emit, now: datetime
-) -> PolicyVersion:
+async def publish_policy(repo: Repository, *, policy_id: str, version: int, emit: Emit, now: datetime) -> PolicyVersion:
     """Publish a draft. Publishing an already published version changes nothing and emits nothing."""
     policy = await _existing(repo, policy_id, version)
     if policy.status == "published":

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -49,8 +49,7 @@ def create_app(
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
-            for e in exc.errors()
+            {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]} for e in exc.errors()
         ]
         return _error(422, "invalid_request", "支付指令格式不正确", errors=errors)
 
@@ -86,7 +85,7 @@ def create_app(
         return JSONResponse(instruction.model_dump(mode="json"))
 
     @app.get("/api/v1/statement", response_model=Statement)
-    async def statement(day: date = Query(alias="date")) -> Statement:
+    async def statement(day: Annotated[date, Query(alias="date")]) -> Statement:
         instructions = store.settled_on(day)
         return Statement(
             date=day.isoformat(),

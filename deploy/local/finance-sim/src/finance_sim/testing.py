@@ -53,8 +53,19 @@ def start(db_path: Path, *, port: int | None = None, timeout_delay: float = 10.0
     port = port or free_port()
     log_file = (db_path.parent / f"finance_sim_{port}.log").open("ab")
     process = subprocess.Popen(
-        [sys.executable, "-m", "finance_sim", "--port", str(port), "--db", str(db_path),
-         "--timeout-delay", str(timeout_delay), "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "finance_sim",
+            "--port",
+            str(port),
+            "--db",
+            str(db_path),
+            "--timeout-delay",
+            str(timeout_delay),
+            "--log-level",
+            "warning",
+        ],
         stdout=log_file,
         stderr=subprocess.STDOUT,
     )

@@ -1,4 +1,5 @@
-from eligibility.models import Base
 from mianshen_shared.migrations_env import run
+
+from eligibility.models import Base
 
 run(Base.metadata)

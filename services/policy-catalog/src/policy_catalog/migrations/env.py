@@ -1,4 +1,5 @@
 from mianshen_shared.migrations_env import run
+
 from policy_catalog.models import Base
 
 run(Base.metadata)

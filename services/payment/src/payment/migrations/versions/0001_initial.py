@@ -7,7 +7,6 @@ Create Date: 2026-11-25
 
 import sqlalchemy as sa
 from alembic import op
-
 from mianshen_shared.messaging import create_messaging_tables
 
 revision = "0001"
@@ -50,9 +49,7 @@ def upgrade() -> None:
     op.create_index("ix_payments_due", "payments", ["status", "next_attempt_at"])
     op.create_table(
         "payment_attempts",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
         sa.Column("payment_id", sa.Uuid, sa.ForeignKey("payments.payment_id"), nullable=False, index=True),
         sa.Column("action", sa.String(10), nullable=False),
         sa.Column("submission_no", sa.Integer, nullable=False),
