@@ -26,12 +26,21 @@ async def test_listed_enterprise_is_held_and_bad_messages_are_dead_lettered(pg_d
     listed, clean = testing.make_uscc(), testing.make_uscc()
     records = physical("department-records", topic_prefix)
     confirmations = physical("confirmations", topic_prefix)
-    async with app.router.lifespan_context(app):
+    async with (
+        app.router.lifespan_context(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as client,
+    ):
         record = credit_record(listed)
-        await testing.produce(
-            records, make_envelope(record, source="test", subject=listed, correlation_id="c-1").to_bytes(), key=listed
-        )
+        envelope = make_envelope(record, source="test", subject=listed, correlation_id="c-1")
+        await testing.produce(records, envelope.to_bytes(), key=listed)
         await testing.produce(records, b"{not json", key=listed)
+
+        # Records and acceptances travel on different topics, which Kafka does not
+        # order against each other: accept only once the listing is on record.
+        async def listed_on_record() -> bool:
+            return bool((await client.get(f"/enterprises/{listed}/credit")).json()["listed"])
+
+        await testing.wait_for(listed_on_record)
         for uscc in (listed, clean):
             env = make_envelope(accepted(uscc), source="test", subject=uscc, correlation_id=f"c-{uscc}")
             await testing.produce(confirmations, env.to_bytes(), key=uscc)
@@ -50,8 +59,7 @@ async def test_listed_enterprise_is_held_and_bad_messages_are_dead_lettered(pg_d
             bad = await dlq.wait_for(lambda m: m.value == b"{not json")
         assert dict(bad.headers)["dlq.reason"] == b"malformed_json"
 
-        async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as client:
-            status = (await client.get(f"/enterprises/{listed}/credit")).json()
-            assert status["listed"] is True
-            assert status["assessments"][0]["decision"] == "held"
-            assert (await client.get("/enterprises/not-a-code/credit")).status_code == 422
+        status = (await client.get(f"/enterprises/{listed}/credit")).json()
+        assert status["listed"] is True
+        assert status["assessments"][0]["decision"] == "held"
+        assert (await client.get("/enterprises/not-a-code/credit")).status_code == 422
