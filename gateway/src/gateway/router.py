@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from mianshen_shared import uscc as uscc_rules
+from mianshen_shared.api import Items
 from mianshen_shared.problems import ProblemError
 from mianshen_shared.web import CorrelationId
 
@@ -202,14 +203,16 @@ async def decline_confirmation(
     return await upstreams.forward("confirmation", "POST", path, request=request, json=body.model_dump())
 
 
-@enterprises.get("/{uscc}/payments", response_model=list[PaymentRead], responses=_READ_ERRORS, summary="企业的兑现记录")
+@enterprises.get(
+    "/{uscc}/payments", response_model=Items[PaymentRead], responses=_READ_ERRORS, summary="企业的兑现记录"
+)
 async def list_payments(request: Request, upstreams: UpstreamsDep, uscc: EnterpriseUSCC) -> Response:
     return await upstreams.forward("payment", "GET", f"/enterprises/{uscc}/payments", request=request)
 
 
 @enterprises.get(
     "/{uscc}/determinations",
-    response_model=list[DeterminationRead],
+    response_model=Items[DeterminationRead],
     responses=_READ_ERRORS,
     summary="数据比对结果（含计算依据）",
 )
@@ -239,7 +242,9 @@ async def credit_status(request: Request, upstreams: UpstreamsDep, uscc: Enterpr
 policies = APIRouter(prefix="/v1/policies", tags=["policies"], dependencies=[access(Audience.public)])
 
 
-@policies.get("", response_model=list[PolicySummaryRead], responses=problem_responses(502, 504), summary="现行政策清单")
+@policies.get(
+    "", response_model=Items[PolicySummaryRead], responses=problem_responses(502, 504), summary="现行政策清单"
+)
 async def list_policies(request: Request, upstreams: UpstreamsDep) -> Response:
     return await upstreams.forward("policy-catalog", "GET", "/policies", request=request)
 

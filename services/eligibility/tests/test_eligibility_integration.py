@@ -74,7 +74,7 @@ async def test_titles_determine_exact_amounts_and_revocation_and_retirement_with
         assert last.policy_title == "专精特新企业奖励" and last.benefit_kind == "cash_award"
 
         async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as client:
-            [row] = (await client.get(f"/enterprises/{climber}/entitlements")).json()
+            [row] = (await client.get(f"/enterprises/{climber}/entitlements")).json()["items"]
             assert (row["status"], row["amount_fen"], row["policy_version"]) == ("active", LITTLE_GIANT_FEN, 1)
             assert [f["record_id"] for f in row["explanation"]["facts"]] == [giant.record_id]
             summary = (await client.get(f"/enterprises/{climber}/eligibility-summary")).json()
@@ -85,12 +85,12 @@ async def test_titles_determine_exact_amounts_and_revocation_and_retirement_with
                     {"policy_id": SME_POLICY_ID, "policy_title": "专精特新企业奖励", "amount_fen": LITTLE_GIANT_FEN}
                 ],
             }
-            facts = (await client.get(f"/enterprises/{climber}/facts")).json()
+            facts = (await client.get(f"/enterprises/{climber}/facts")).json()["items"]
             assert {(f["record_id"], f["revoked"]) for f in facts} == {
                 (provincial.record_id, True),
                 (giant.record_id, False),
             }
-            [gone] = (await client.get(f"/enterprises/{revoked}/entitlements")).json()
+            [gone] = (await client.get(f"/enterprises/{revoked}/entitlements")).json()["items"]
             assert (gone["status"], gone["amount_fen"]) == ("withdrawn", 0)
 
         await send(policies, retired(sme_policy(), reason="政策到期"), SME_POLICY_ID)
@@ -134,10 +134,10 @@ async def test_refused_records_are_dead_lettered_while_the_next_record_is_proces
         }
 
         async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as client:
-            assert [f["record_type"] for f in (await client.get(f"/enterprises/{uscc}/facts")).json()] == [
+            assert [f["record_type"] for f in (await client.get(f"/enterprises/{uscc}/facts")).json()["items"]] == [
                 "miit.sme_title_recognized"
             ]
-            assert (await client.get(f"/enterprises/{testing.make_uscc()}/entitlements")).json() == []
+            assert (await client.get(f"/enterprises/{testing.make_uscc()}/entitlements")).json()["items"] == []
             for bad in ("not-a-code", uscc[:-1] + ("0" if uscc[-1] != "0" else "1")):
                 response = await client.get(f"/enterprises/{bad}/eligibility-summary")
                 assert response.status_code == 422

@@ -51,7 +51,7 @@ async def test_an_enterprise_sees_its_own_payments_with_the_account_number_maske
     await _seed(app, assessed(mine, amount_fen=150_000), assessed(mine, decision="held"), assessed(theirs))
     response = await client.get(f"/enterprises/{mine}/payments")
     assert response.status_code == 200
-    payments = response.json()
+    payments = response.json()["items"]
     assert {p["status"] for p in payments} == {"pending", "held"}
     assert {p["uscc"] for p in payments} == {mine}
     cleared = next(p for p in payments if p["status"] == "pending")

@@ -95,7 +95,7 @@ async def test_a_cleared_assessment_is_paid_once_for_the_exact_amount_and_announ
     assert issued.uscc == event.uscc
     assert instruction["payee"]["account_number"] == event.bank_account.account_number
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=stack["app"]), base_url="http://t") as client:
-        [payment] = (await client.get(f"/enterprises/{event.uscc}/payments")).json()
+        [payment] = (await client.get(f"/enterprises/{event.uscc}/payments")).json()["items"]
     assert (payment["status"], payment["finance_reference"]) == ("succeeded", instruction["instruction_id"])
 
 
@@ -105,7 +105,7 @@ async def test_a_held_assessment_is_recorded_and_never_sent_to_the_finance_syste
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=stack["app"]), base_url="http://t") as client:
 
         async def held() -> list:
-            return (await client.get(f"/enterprises/{event.uscc}/payments")).json()
+            return (await client.get(f"/enterprises/{event.uscc}/payments")).json()["items"]
 
         [payment] = await testing.wait_for(held, timeout=30)
     assert payment["status"] == "held"

@@ -37,13 +37,13 @@ async def test_a_policy_is_drafted_published_listed_and_retired(pg_database, top
         assert created.status_code == 201
         assert (created.json()["status"], created.json()["version"]) == ("draft", 1)
         assert (await client.post("/policies", json=policy_document())).status_code == 200
-        assert (await client.get("/policies")).json() == [], "a draft is not in force"
+        assert (await client.get("/policies")).json()["items"] == [], "a draft is not in force"
 
         published = await client.post(PUBLISH)
         assert (published.status_code, published.json()["status"]) == (200, "published")
         assert (await client.post(PUBLISH)).json()["published_at"] == published.json()["published_at"]
 
-        [listed] = (await client.get("/policies")).json()
+        [listed] = (await client.get("/policies")).json()["items"]
         assert listed == {
             "policy_id": POLICY_ID,
             "version": 1,
@@ -65,9 +65,9 @@ async def test_a_policy_is_drafted_published_listed_and_retired(pg_database, top
 
         retired = await client.post(f"/policies/{POLICY_ID}/versions/2/retire", json={"reason": "政策到期"})
         assert (retired.status_code, retired.json()["status"]) == (200, "retired")
-        assert (await client.get("/policies")).json() == []
+        assert (await client.get("/policies")).json()["items"] == []
         assert (await client.get(f"/policies/{POLICY_ID}")).status_code == 404
-        versions = (await client.get(f"/policies/{POLICY_ID}/versions")).json()
+        versions = (await client.get(f"/policies/{POLICY_ID}/versions")).json()["items"]
         assert [(v["version"], v["status"], v["retired_reason"]) for v in versions] == [
             (1, "published", None),
             (2, "retired", "政策到期"),
@@ -125,5 +125,5 @@ async def test_seeding_publishes_every_file_once(pg_database, topic_prefix, tmp_
     async with app.router.lifespan_context(app), testing.TopicReader(physical("policies", topic_prefix)) as topic:
         await topic.wait_for(lambda m: len(topic.envelopes("policy.published")) >= 2)
         async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as client:
-            assert [p["version"] for p in (await client.get("/policies")).json()] == [2]
+            assert [p["version"] for p in (await client.get("/policies")).json()["items"]] == [2]
     assert len(topic.envelopes("policy.published")) == 2

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 from mianshen_shared import uscc as uscc_rules
+from mianshen_shared.api import Items
 from mianshen_shared.problems import ProblemError
 from mianshen_shared.web import DbSession
 
@@ -26,15 +27,15 @@ def valid_uscc(uscc: Annotated[str, Path(max_length=64, description="统一社�
 USCC = Annotated[str, Depends(valid_uscc)]
 
 
-@router.get("/{uscc}/entitlements", response_model=list[EntitlementRead])
-async def entitlements(session: DbSession, uscc: USCC) -> list[EntitlementRead]:
+@router.get("/{uscc}/entitlements", response_model=Items[EntitlementRead])
+async def entitlements(session: DbSession, uscc: USCC) -> Items[EntitlementRead]:
     rows = await EligibilityRepository(session).entitlements_for(uscc)
-    return [EntitlementRead.model_validate(r) for r in rows]
+    return Items(items=[EntitlementRead.model_validate(r) for r in rows])
 
 
-@router.get("/{uscc}/facts", response_model=list[FactRead])
-async def facts(session: DbSession, uscc: USCC) -> list[FactRead]:
-    return [FactRead.model_validate(f) for f in await EligibilityRepository(session).facts_for(uscc)]
+@router.get("/{uscc}/facts", response_model=Items[FactRead])
+async def facts(session: DbSession, uscc: USCC) -> Items[FactRead]:
+    return Items(items=[FactRead.model_validate(f) for f in await EligibilityRepository(session).facts_for(uscc)])
 
 
 @router.get("/{uscc}/eligibility-summary", response_model=EligibilitySummaryRead)

@@ -6,6 +6,7 @@ import uuid
 
 from fastapi import APIRouter, Path
 from mianshen_shared import uscc as uscc_rules
+from mianshen_shared.api import Items
 from mianshen_shared.problems import ProblemError
 from mianshen_shared.web import DbSession
 
@@ -24,10 +25,10 @@ def _valid_uscc(code: str) -> str:
         raise ProblemError(422, exc.reason, exc.message) from exc
 
 
-@router.get("/enterprises/{uscc}/payments", response_model=list[PaymentRead])
-async def enterprise_payments(session: DbSession, uscc: str = USCC) -> list[PaymentRead]:
+@router.get("/enterprises/{uscc}/payments", response_model=Items[PaymentRead])
+async def enterprise_payments(session: DbSession, uscc: str = USCC) -> Items[PaymentRead]:
     payments = await service.payments_for(PaymentRepository(session), uscc=_valid_uscc(uscc))
-    return [PaymentRead.of(p) for p in payments]
+    return Items(items=[PaymentRead.of(p) for p in payments])
 
 
 @router.get("/enterprises/{uscc}/payments/{payment_id}", response_model=PaymentRead)

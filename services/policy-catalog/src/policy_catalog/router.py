@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Response, status
+from mianshen_shared.api import Items
 from mianshen_shared.events.catalog import Payload
 from mianshen_shared.web import CorrelationId, DbSession, RuntimeDep
 
@@ -63,9 +64,9 @@ async def retire_policy(
     return PolicyRead.of(policy)
 
 
-@router.get("", response_model=list[PolicySummaryRead])
-async def list_policies(session: DbSession) -> list[PolicySummaryRead]:
-    return [PolicySummaryRead.of(p) for p in await service.policies_in_force(PolicyRepository(session))]
+@router.get("", response_model=Items[PolicySummaryRead])
+async def list_policies(session: DbSession) -> Items[PolicySummaryRead]:
+    return Items(items=[PolicySummaryRead.of(p) for p in await service.policies_in_force(PolicyRepository(session))])
 
 
 @router.get("/{policy_id}", response_model=PolicyRead)
@@ -73,7 +74,7 @@ async def get_policy(session: DbSession, policy_id: PolicyId) -> PolicyRead:
     return PolicyRead.of(await service.policy_in_force(PolicyRepository(session), policy_id))
 
 
-@router.get("/{policy_id}/versions", response_model=list[PolicyVersionRead])
-async def list_versions(session: DbSession, policy_id: PolicyId) -> list[PolicyVersionRead]:
+@router.get("/{policy_id}/versions", response_model=Items[PolicyVersionRead])
+async def list_versions(session: DbSession, policy_id: PolicyId) -> Items[PolicyVersionRead]:
     versions = await service.policy_versions(PolicyRepository(session), policy_id)
-    return [PolicyVersionRead.model_validate(v) for v in versions]
+    return Items(items=[PolicyVersionRead.model_validate(v) for v in versions])
