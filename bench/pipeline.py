@@ -28,6 +28,7 @@ from pathlib import Path
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+
 from mianshen_shared import testing
 from mianshen_shared.events import make_envelope, parse_envelope
 from mianshen_shared.events.catalog import DepartmentRecordSubmitted

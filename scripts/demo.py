@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 import httpx
+
 from mianshen_shared import uscc
 from mianshen_shared.money import format_yuan
 

@@ -3,9 +3,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from httpx import ASGITransport, AsyncClient
+
 from gateway.config import Settings
 from gateway.main import create_app
-from httpx import ASGITransport, AsyncClient
 
 from .fakes import FakeProducer, FakeServices
 from .harness import Harness

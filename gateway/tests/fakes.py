@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+
 from mianshen_shared.events import Envelope, parse_envelope
 
 

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
-from gateway.config import Settings
 from httpx import AsyncClient, Response
+
+from gateway.config import Settings
 
 from .fakes import FakeProducer, FakeServices
 

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.routing import APIRoute
+
 from gateway.access import is_guard
 from gateway.router import ROUTERS
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
+
 from mianshen_shared.events import parse_payload
 from mianshen_shared.events.catalog import DepartmentRecordSubmitted
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from mianshen_shared import testing
 
 from .factories import bank_account, with_wrong_check_digit

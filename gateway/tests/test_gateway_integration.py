@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from httpx import ASGITransport, AsyncClient
+
 from gateway.config import Settings
 from gateway.main import create_app
-from httpx import ASGITransport, AsyncClient
 from mianshen_shared import testing
 from mianshen_shared.events import parse_payload
 from mianshen_shared.topics import physical

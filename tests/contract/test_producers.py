@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
+
 from mianshen_shared.events import Envelope, make_envelope, parse_payload
 
 pytestmark = pytest.mark.contract

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from mianshen_shared.config import REPO_ROOT
 from mianshen_shared.stack import DEFAULT_PORTS, SERVICES, LocalStack
 

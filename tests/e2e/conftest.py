@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+
 from mianshen_shared import testing
 from mianshen_shared.stack import DEFAULT_PORTS, SERVICES, LocalStack
 
@@ -17,7 +18,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalStack]:
     urls = {svc: await testing.create_database(f"e2e_{svc.replace('-', '_')}") for svc in SERVICES}
     platform = LocalStack(

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from mianshen_shared import testing
 from mianshen_shared.stack import LocalStack
 from mianshen_shared.topics import physical

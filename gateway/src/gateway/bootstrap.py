@@ -14,13 +14,13 @@ from typing import Annotated
 import httpx
 from aiokafka import AIOKafkaProducer
 from fastapi import Depends, Request
-from mianshen_shared import city as city_config
-from mianshen_shared.city import City
-from mianshen_shared.topics import ensure_topics
 
 from gateway.config import Settings
 from gateway.service import Producer
 from gateway.upstream import Upstreams
+from mianshen_shared import city as city_config
+from mianshen_shared.city import City
+from mianshen_shared.topics import ensure_topics
 
 
 @dataclass

@@ -11,8 +11,6 @@ import httpx
 from fastapi import FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from mianshen_shared import logs, problems
-from mianshen_shared.web import install_request_context
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.body_limit import BodyLimitMiddleware
@@ -20,6 +18,8 @@ from gateway.bootstrap import Gateway, get_gateway
 from gateway.config import Settings
 from gateway.router import REQUEST_MODELS, ROUTERS
 from gateway.service import Producer
+from mianshen_shared import logs, problems
+from mianshen_shared.web import install_request_context
 
 TAGS = [
     {"name": "departments", "description": "委办局推送数据（数据比对的输入）"},

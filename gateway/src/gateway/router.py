@@ -11,10 +11,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from mianshen_shared import uscc as uscc_rules
-from mianshen_shared.api import Items
-from mianshen_shared.problems import ProblemError
-from mianshen_shared.web import CorrelationId
 
 from gateway import service
 from gateway.access import Audience, access
@@ -36,6 +32,10 @@ from gateway.schemas import (
     PolicySummaryRead,
     Problem,
 )
+from mianshen_shared import uscc as uscc_rules
+from mianshen_shared.api import Items
+from mianshen_shared.problems import ProblemError
+from mianshen_shared.web import CorrelationId
 
 _PROBLEM_DESCRIPTIONS = {
     400: "请求体不是合法的JSON（malformed_json）",

@@ -12,9 +12,10 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
-from mianshen_shared import uscc as uscc_rules
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
+
+from mianshen_shared import uscc as uscc_rules
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 

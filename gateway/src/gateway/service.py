@@ -15,13 +15,13 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from aiokafka.errors import KafkaError
+from pydantic import ValidationError
+
+from gateway.schemas import DepartmentRecordIn, RecordError
 from mianshen_shared.city import City
 from mianshen_shared.events import make_envelope
 from mianshen_shared.events.catalog import DepartmentRecordSubmitted
 from mianshen_shared.problems import ProblemError
-from pydantic import ValidationError
-
-from gateway.schemas import DepartmentRecordIn, RecordError
 
 SOURCE = "gateway"
 # Envelope.correlationid is at most 200 characters; a caller's header may be longer.

@@ -14,10 +14,10 @@ from typing import Any, Literal
 
 import httpx
 from fastapi import Request, Response
-from mianshen_shared.problems import ProblemError
-from mianshen_shared.web import CORRELATION_HEADER, REQUEST_ID_HEADER
 
 from gateway.config import Settings
+from mianshen_shared.problems import ProblemError
+from mianshen_shared.web import CORRELATION_HEADER, REQUEST_ID_HEADER
 
 log = logging.getLogger(__name__)
 

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from httpx import ASGITransport, AsyncClient
+
 from confirmation.bootstrap import sweep_once
 from confirmation.config import Settings
 from confirmation.main import create_app
 from confirmation.models import Confirmation
-from httpx import ASGITransport, AsyncClient
 from mianshen_shared import testing
 from mianshen_shared.events import Payload, make_envelope, parse_envelope, parse_payload
 from mianshen_shared.events.catalog import ConfirmationAccepted, ConfirmationRequested

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+
 from confirmation import service
 from confirmation.service import ConfirmationStatus, EntitlementStatus
 from mianshen_shared import testing

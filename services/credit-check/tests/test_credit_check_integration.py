@@ -4,9 +4,10 @@ messages to the dead-letter topic while the consumer keeps going."""
 from __future__ import annotations
 
 import pytest
+from httpx import ASGITransport, AsyncClient
+
 from credit_check.config import Settings
 from credit_check.main import create_app
-from httpx import ASGITransport, AsyncClient
 from mianshen_shared import testing
 from mianshen_shared.events import make_envelope, parse_payload
 from mianshen_shared.topics import physical

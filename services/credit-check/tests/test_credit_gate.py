@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+
 from credit_check import service
 from mianshen_shared import city, testing
 from mianshen_shared.messaging import Rejected

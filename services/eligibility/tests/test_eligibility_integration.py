@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from httpx import ASGITransport, AsyncClient
+
 from eligibility.config import Settings
 from eligibility.main import create_app
-from httpx import ASGITransport, AsyncClient
 from mianshen_shared import testing
 from mianshen_shared.events import make_envelope, parse_payload
 from mianshen_shared.events.catalog import EntitlementDetermined, Payload

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+
 from eligibility import service
 from eligibility.models import Entitlement
 from mianshen_shared import city, rules, testing

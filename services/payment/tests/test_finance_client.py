@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+
 from payment.finance import FinanceClient, PaymentInstruction
 
 pytestmark = pytest.mark.unit

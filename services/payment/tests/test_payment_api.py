@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from httpx import ASGITransport, AsyncClient
+
 from mianshen_shared import testing
 from mianshen_shared.db import transaction
 from payment import service

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+
 from finance_sim import testing as sim_testing
 from mianshen_shared import testing
 from mianshen_shared.events import make_envelope, parse_payload

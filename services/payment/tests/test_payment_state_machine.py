@@ -7,6 +7,7 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from mianshen_shared.events.catalog import CreditAssessed, PaymentFailed, PaymentIssued
 from mianshen_shared.messaging import Rejected
 from payment import service

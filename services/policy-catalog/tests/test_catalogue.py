@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+
 from mianshen_shared.events.catalog import PolicyPublished, PolicyRetired
 from mianshen_shared.problems import ProblemError
 from policy_catalog import service

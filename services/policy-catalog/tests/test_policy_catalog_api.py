@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 from httpx import ASGITransport, AsyncClient
+
 from mianshen_shared import testing
 from mianshen_shared.events import parse_payload
 from mianshen_shared.topics import physical

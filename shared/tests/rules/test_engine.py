@@ -4,6 +4,7 @@ guards of formula mode, failures that must surface, and target filters."""
 from __future__ import annotations
 
 import pytest
+
 from mianshen_shared.rules import PolicyEvaluationError, compile_policy, evaluate
 from mianshen_shared.testing import make_uscc
 from mianshen_shared.uscc import InvalidUSCC

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+
 from mianshen_shared.rules import evaluate
 from mianshen_shared.testing import make_uscc
 

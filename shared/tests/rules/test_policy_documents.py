@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from mianshen_shared.rules import PolicyInvalid, compile_policy, load_policy_dir, load_policy_file
 
 from .factories import POLICY_DIR, SPECIALIZED_SME, document

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+
 from finance_sim import testing as sim_testing
 from mianshen_shared.testing import wait_for
 

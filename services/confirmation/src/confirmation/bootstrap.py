@@ -8,15 +8,14 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from mianshen_shared import db
-from mianshen_shared.events import Envelope, Payload
-from mianshen_shared.runtime import Runtime, build_runtime
-
 from confirmation import service
 from confirmation.config import Settings
 from confirmation.handlers import CONSUMED_TOPICS, HANDLERS
 from confirmation.models import Base
 from confirmation.repository import ConfirmationRepository
+from mianshen_shared import db
+from mianshen_shared.events import Envelope, Payload
+from mianshen_shared.runtime import Runtime, build_runtime
 
 log = logging.getLogger(__name__)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from confirmation import service
+from confirmation.repository import ConfirmationRepository
 from mianshen_shared.events.catalog import (
     CreditAssessed,
     EntitlementDetermined,
@@ -11,9 +13,6 @@ from mianshen_shared.events.catalog import (
     PaymentIssued,
 )
 from mianshen_shared.messaging import UnitOfWork
-
-from confirmation import service
-from confirmation.repository import ConfirmationRepository
 
 
 async def on_entitlement_determined(event: EntitlementDetermined, uow: UnitOfWork) -> None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from mianshen_shared.web import create_service_app
 
 from confirmation.bootstrap import bootstrap
 from confirmation.config import Settings
 from confirmation.router import router
+from mianshen_shared.web import create_service_app
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

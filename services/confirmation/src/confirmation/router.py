@@ -8,10 +8,6 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
-from mianshen_shared import uscc as uscc_rules
-from mianshen_shared.events import Envelope, Payload
-from mianshen_shared.problems import ProblemError
-from mianshen_shared.web import CorrelationId, DbSession, RuntimeDep
 
 from confirmation import service
 from confirmation.repository import ConfirmationRepository
@@ -26,6 +22,10 @@ from confirmation.schemas import (
     EntitlementSummary,
 )
 from confirmation.service import ConfirmationStatus
+from mianshen_shared import uscc as uscc_rules
+from mianshen_shared.events import Envelope, Payload
+from mianshen_shared.problems import ProblemError
+from mianshen_shared.web import CorrelationId, DbSession, RuntimeDep
 
 router = APIRouter(prefix="/enterprises", tags=["confirmation"])
 

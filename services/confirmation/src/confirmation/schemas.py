@@ -4,11 +4,11 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from mianshen_shared.events.catalog import BankAccount
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from confirmation.models import Confirmation, Entitlement, StatusEvent
 from confirmation.service import ConfirmationView, EntitlementDetail, mask_account_number
+from mianshen_shared.events.catalog import BankAccount
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 

@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from confirmation.models import Confirmation, Entitlement, StatusEvent
 from mianshen_shared.events import Payload
 from mianshen_shared.events.catalog import (
     BankAccount,
@@ -31,8 +32,6 @@ from mianshen_shared.events.catalog import (
 from mianshen_shared.messaging import Rejected
 from mianshen_shared.money import format_yuan
 from mianshen_shared.problems import ProblemError
-
-from confirmation.models import Confirmation, Entitlement, StatusEvent
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CONFIRMATION_WINDOW_DAYS = 30

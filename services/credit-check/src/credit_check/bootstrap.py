@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from mianshen_shared.runtime import Runtime, build_runtime
-
 from credit_check.config import Settings
 from credit_check.handlers import CONSUMED_TOPICS, HANDLERS
 from credit_check.models import Base
+from mianshen_shared.runtime import Runtime, build_runtime
 
 
 def bootstrap(settings: Settings | None = None) -> Runtime:

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from mianshen_shared.config import ServiceSettings
 from pydantic_settings import SettingsConfigDict
+
+from mianshen_shared.config import ServiceSettings
 
 
 class Settings(ServiceSettings):

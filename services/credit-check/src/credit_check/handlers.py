@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from credit_check import service
+from credit_check.repository import CreditRepository
 from mianshen_shared import city as city_config
 from mianshen_shared.events.catalog import ConfirmationAccepted, DepartmentRecordSubmitted
 from mianshen_shared.messaging import UnitOfWork
-
-from credit_check import service
-from credit_check.repository import CreditRepository
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from mianshen_shared.web import create_service_app
 
 from credit_check.bootstrap import bootstrap
 from credit_check.config import Settings
 from credit_check.router import router
+from mianshen_shared.web import create_service_app
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

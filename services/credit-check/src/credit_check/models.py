@@ -7,8 +7,9 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from mianshen_shared.messaging import messaging_tables
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from mianshen_shared.messaging import messaging_tables
 
 
 class Base(DeclarativeBase):

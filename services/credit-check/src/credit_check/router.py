@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path
-from mianshen_shared.web import DbSession
 
 from credit_check.repository import CreditRepository
 from credit_check.schemas import AssessmentRead, CreditRecordRead, CreditStatusRead
+from mianshen_shared.web import DbSession
 
 router = APIRouter(prefix="/enterprises", tags=["credit"])
 USCC = Path(pattern=r"^[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$", description="统一社会信用代码")

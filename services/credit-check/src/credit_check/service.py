@@ -11,6 +11,7 @@ import uuid
 from datetime import date, datetime
 from typing import Protocol
 
+from credit_check.models import Assessment, CreditRecord
 from mianshen_shared.city import City
 from mianshen_shared.events.catalog import (
     ConfirmationAccepted,
@@ -19,8 +20,6 @@ from mianshen_shared.events.catalog import (
     DepartmentRecordSubmitted,
 )
 from mianshen_shared.messaging import Rejected
-
-from credit_check.models import Assessment, CreditRecord
 
 
 class Repository(Protocol):

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from mianshen_shared.runtime import Runtime, build_runtime
-
 from eligibility.config import Settings
 from eligibility.handlers import CONSUMED_TOPICS, HANDLERS
 from eligibility.models import Base
+from mianshen_shared.runtime import Runtime, build_runtime
 
 
 def bootstrap(settings: Settings | None = None) -> Runtime:

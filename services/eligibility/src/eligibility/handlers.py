@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from eligibility import service
+from eligibility.repository import EligibilityRepository
 from mianshen_shared import city as city_config
 from mianshen_shared.events.catalog import DepartmentRecordSubmitted, PolicyPublished, PolicyRetired
 from mianshen_shared.messaging import UnitOfWork
-
-from eligibility import service
-from eligibility.repository import EligibilityRepository
 
 
 async def on_department_record(event: DepartmentRecordSubmitted, uow: UnitOfWork) -> None:

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
-from mianshen_shared import uscc as uscc_rules
-from mianshen_shared.api import Items
-from mianshen_shared.problems import ProblemError
-from mianshen_shared.web import DbSession
 
 from eligibility import service
 from eligibility.repository import EligibilityRepository
 from eligibility.schemas import EligibilitySummaryRead, EntitlementRead, FactRead, PolicyAmountRead
+from mianshen_shared import uscc as uscc_rules
+from mianshen_shared.api import Items
+from mianshen_shared.problems import ProblemError
+from mianshen_shared.web import DbSession
 
 router = APIRouter(prefix="/enterprises", tags=["eligibility"])
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from eligibility.models import Entitlement, Fact, Policy
 from mianshen_shared import rules
 from mianshen_shared.city import City
 from mianshen_shared.events.catalog import (
@@ -28,8 +29,6 @@ from mianshen_shared.events.catalog import (
 )
 from mianshen_shared.messaging import Rejected
 from mianshen_shared.money import format_yuan
-
-from eligibility.models import Entitlement, Fact, Policy
 
 # Fixed forever: entitlement ids derive from it, and other services key on those ids.
 ENTITLEMENT_NAMESPACE = uuid.UUID("5f0c7d2e-8a61-4c1b-9e3a-2d4b6f81a9c7")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from mianshen_shared.runtime import Runtime, build_runtime
-
 from payment.config import Settings
 from payment.handlers import CONSUMED_TOPICS, HANDLERS
 from payment.models import Base

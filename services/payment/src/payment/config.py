@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from mianshen_shared.config import ServiceSettings
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
+
+from mianshen_shared.config import ServiceSettings
 
 
 class Settings(ServiceSettings):

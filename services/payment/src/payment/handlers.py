@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 from mianshen_shared.events.catalog import CreditAssessed
 from mianshen_shared.messaging import UnitOfWork
-
 from payment import service
 from payment.repository import PaymentRepository
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from mianshen_shared.web import create_service_app
 
+from mianshen_shared.web import create_service_app
 from payment.bootstrap import bootstrap
 from payment.config import Settings
 from payment.router import router

@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from mianshen_shared.messaging import messaging_tables
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from mianshen_shared.messaging import messaging_tables
 
 PENDING, SUBMITTED, UNKNOWN = "pending", "submitted", "unknown"
 SUCCEEDED, FAILED, HELD = "succeeded", "failed", "held"

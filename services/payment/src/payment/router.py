@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Path
+
 from mianshen_shared import uscc as uscc_rules
 from mianshen_shared.api import Items
 from mianshen_shared.problems import ProblemError
 from mianshen_shared.web import DbSession
-
 from payment import service
 from payment.repository import PaymentRepository
 from payment.schemas import PaymentRead

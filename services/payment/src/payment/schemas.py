@@ -4,9 +4,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from mianshen_shared.money import format_yuan
 from pydantic import BaseModel
 
+from mianshen_shared.money import format_yuan
 from payment.models import Payment
 
 STATUS_TEXT = {

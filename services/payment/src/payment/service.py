@@ -21,7 +21,6 @@ from mianshen_shared.events.catalog import CreditAssessed, PaymentFailed, Paymen
 from mianshen_shared.messaging import Rejected
 from mianshen_shared.money import format_yuan
 from mianshen_shared.problems import ProblemError
-
 from payment.finance import FinanceResult, PaymentInstruction
 from payment.models import (
     FAILED,

@@ -14,12 +14,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from mianshen_shared.db import transaction
 from mianshen_shared.events.catalog import Payload
 from mianshen_shared.messaging import Outbox
 from mianshen_shared.runtime import Runtime
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from payment import service
 from payment.config import Settings
 from payment.finance import FinanceClient

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from mianshen_shared.runtime import Runtime, build_runtime
-
 from policy_catalog.config import Settings
 from policy_catalog.handlers import CONSUMED_TOPICS, HANDLERS
 from policy_catalog.models import Base

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from mianshen_shared.web import create_service_app
 
+from mianshen_shared.web import create_service_app
 from policy_catalog.bootstrap import bootstrap
 from policy_catalog.config import Settings
 from policy_catalog.router import router

@@ -6,8 +6,9 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from mianshen_shared.messaging import messaging_tables
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from mianshen_shared.messaging import messaging_tables
 
 
 class Base(DeclarativeBase):

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Response, status
+
 from mianshen_shared.api import Items
 from mianshen_shared.events.catalog import Payload
 from mianshen_shared.web import CorrelationId, DbSession, RuntimeDep
-
 from policy_catalog import service
 from policy_catalog.repository import PolicyRepository
 from policy_catalog.schemas import PolicyRead, PolicyRetire, PolicySummaryRead, PolicyVersionRead

@@ -22,7 +22,6 @@ from mianshen_shared import db, rules
 from mianshen_shared.config import REPO_ROOT
 from mianshen_shared.events.catalog import Payload
 from mianshen_shared.problems import ProblemError
-
 from policy_catalog import service
 from policy_catalog.bootstrap import bootstrap
 from policy_catalog.config import Settings

@@ -12,11 +12,11 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Protocol
 
+from pydantic_core import to_jsonable_python
+
 from mianshen_shared import rules
 from mianshen_shared.events.catalog import Payload, PolicyPublished, PolicyRetired
 from mianshen_shared.problems import ProblemError
-from pydantic_core import to_jsonable_python
-
 from policy_catalog.models import PolicyVersion
 
 Emit = Callable[..., Awaitable[Any]]  # emit(payload, *, key=...) inside the caller's transaction

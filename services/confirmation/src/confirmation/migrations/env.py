@@ -1,5 +1,4 @@
-from mianshen_shared.migrations_env import run
-
 from confirmation.models import Base
+from mianshen_shared.migrations_env import run
 
 run(Base.metadata)

@@ -1,5 +1,4 @@
-from mianshen_shared.migrations_env import run
-
 from credit_check.models import Base
+from mianshen_shared.migrations_env import run
 
 run(Base.metadata)

@@ -7,6 +7,7 @@ Create Date: 2026-11-25
 
 import sqlalchemy as sa
 from alembic import op
+
 from mianshen_shared.messaging import create_messaging_tables
 
 revision = "0001"
