@@ -33,8 +33,13 @@ resolve_jars() {
   command -v mvn >/dev/null || { log "Maven is required once to resolve Kafka jars (apt-get install maven)"; exit 1; }
   log "resolving org.apache.kafka:kafka_2.13:$kafka_version from Maven Central into $libs"
   rm -rf "$libs"; mkdir -p "$libs"
-  mvn -q -B -Dstyle.color=never -f "$here/pom.xml" dependency:copy-dependencies \
-      -DoutputDirectory="$libs" -DincludeScope=runtime
+  mkdir -p "$state/logs"
+  if ! mvn -B -f "$here/pom.xml" dependency:copy-dependencies \
+      -DoutputDirectory="$libs" -DincludeScope=runtime >"$state/logs/resolve.log" 2>&1; then
+    tail -n 30 "$state/logs/resolve.log" >&2
+    log "resolving Kafka failed; full log: $state/logs/resolve.log"
+    exit 1
+  fi
   touch "$libs/.complete"
 }
 
