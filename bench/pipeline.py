@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import socket
 import statistics
@@ -67,10 +68,14 @@ async def end_offsets(bootstrap: str, topic: str) -> int:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await consumer.start()
     try:
+        await consumer.topics()  # loads the cluster metadata partitions_for_topic reads
         parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
         return sum((await consumer.end_offsets(parts)).values())
     finally:
-        await consumer.stop()
+        # aiokafka's stop() of a consumer that never subscribed can raise a stray
+        # CancelledError from its idle coordinator; the figures are already read.
+        with contextlib.suppress(asyncio.CancelledError):
+            await consumer.stop()
 
 
 async def throughput(stack: LocalStack, n: int) -> None:
@@ -168,6 +173,8 @@ async def main() -> None:
     parser.add_argument("--rate", type=int, default=500)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--sqlite", action="store_true")
+    parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--profile", metavar="SERVICE", help="py-spy record this service during the throughput run")
     args = parser.parse_args()
     urls = {} if args.sqlite else {s: await testing.create_database(f"bench_{s.replace('-', '_')}") for s in SERVICES}
     stack = LocalStack(
@@ -185,8 +192,24 @@ async def main() -> None:
             f"stack: {'SQLite' if args.sqlite else 'PostgreSQL'}, "
             f"Kafka {stack.kafka_bootstrap}, prefix {stack.topic_prefix}"
         )
+        spy = None
+        if args.profile:
+            import subprocess
+            import sys
+
+            pid = stack.procs[args.profile].popen.pid  # type: ignore[union-attr]
+            out = Path(tempfile.gettempdir()) / f"profile-{args.profile}.txt"
+            spy = subprocess.Popen(
+                [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--format", "raw",
+                 "--output", str(out), "--nonblocking"]
+            )
         await throughput(stack, args.records)
-        await latency(stack, args.rate, args.seconds)
+        if spy is not None:
+            spy.send_signal(2)
+            spy.wait()
+            print(f"profile of {args.profile}: {out}")
+        if not args.skip_latency:
+            await latency(stack, args.rate, args.seconds)
     finally:
         stack.stop()
         for url in urls.values():
