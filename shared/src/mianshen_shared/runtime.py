@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from mianshen_shared import db
 from mianshen_shared.config import ServiceSettings
 from mianshen_shared.messaging import EventConsumer, Outbox, OutboxRelay
-from mianshen_shared.messaging.consumer import Handler, _start_with_retry
+from mianshen_shared.messaging.consumer import BatchHandler, Handler, _start_with_retry
 from mianshen_shared.topics import DEAD_LETTER, ensure_topics
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ class Runtime:
     processed_table: Table
     migrations_package: str
     handlers: dict[str, Handler] = field(default_factory=dict)
+    batch_handlers: dict[str, BatchHandler] = field(default_factory=dict)
     consumed_topics: list[str] = field(default_factory=list)
     outbox: Outbox = field(init=False)
     producer: AIOKafkaProducer | None = None
@@ -65,7 +66,7 @@ class Runtime:
         await _start_with_retry(self.producer)
         self.relay = OutboxRelay(self.engine, self.outbox_table, self.producer, service=s.service_name)
         self._spawn(self.relay.run(), "outbox-relay")
-        if self.handlers:
+        if self.handlers or self.batch_handlers:
             self.consumer = EventConsumer(
                 service=s.service_name,
                 group_id=f"{s.topic_prefix}{s.service_name}",
@@ -74,7 +75,8 @@ class Runtime:
                 sessions=self.sessions,
                 processed_table=self.processed_table,
                 handlers=self.handlers,
-                outbox_add=self.outbox.add,
+                batch_handlers=self.batch_handlers,
+                outbox=self.outbox,
                 dead_letter_topic=s.topic(DEAD_LETTER),
                 producer=self.producer,
                 on_commit=self.notify_relay,

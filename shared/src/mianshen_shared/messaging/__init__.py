@@ -1,8 +1,10 @@
-from mianshen_shared.messaging.consumer import EventConsumer, Rejected, UnitOfWork
+from mianshen_shared.messaging.consumer import BatchHandler, EventConsumer, Handler, Rejected, UnitOfWork
 from mianshen_shared.messaging.outbox import Outbox, OutboxRelay
 from mianshen_shared.messaging.tables import create_messaging_tables, messaging_tables
 
 __all__ = [
+    "BatchHandler",
+    "Handler",
     "EventConsumer",
     "Outbox",
     "OutboxRelay",

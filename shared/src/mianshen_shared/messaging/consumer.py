@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from mianshen_shared import observability
 from mianshen_shared.events import Envelope, InvalidEvent, Payload, parse_envelope, parse_payload
 from mianshen_shared.logs import correlation
+from mianshen_shared.messaging.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,12 @@ class Rejected(Exception):
 
 @dataclass
 class UnitOfWork:
-    """What a handler gets: the open transaction and a way to emit events in it."""
+    """What a handler gets: the open transaction and a way to emit events in it.
+
+    `emit(payload, key=..., subject=None, correlation_id=None)` adds an event to the
+    outbox of this transaction; the correlation id defaults to the handled event's
+    (a batch handler passes each event's own).
+    """
 
     session: AsyncSession
     envelope: Envelope
@@ -54,6 +59,8 @@ class UnitOfWork:
 
 
 Handler = Callable[[Any, UnitOfWork], Awaitable[None]]
+# Handles a run of consecutive events of one type at once: [(payload, envelope), ...].
+BatchHandler = Callable[[list[tuple[Any, Envelope]], UnitOfWork], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -73,11 +80,12 @@ class EventConsumer:
         sessions: async_sessionmaker[AsyncSession],
         processed_table: Table,
         handlers: dict[str, Handler],
-        outbox_add: Callable[..., Awaitable[Envelope]],
+        outbox: Outbox,
         dead_letter_topic: str,
         producer: AIOKafkaProducer,
         on_commit: Callable[[], None] | None = None,
         max_records: int = 500,
+        batch_handlers: dict[str, BatchHandler] | None = None,
     ) -> None:
         self._service = service
         self._group_id = group_id
@@ -86,7 +94,9 @@ class EventConsumer:
         self._sessions = sessions
         self._processed = processed_table
         self._handlers = handlers
-        self._outbox_add = outbox_add
+        self._batch_handlers = batch_handlers or {}
+        self._interesting = set(handlers) | set(self._batch_handlers)
+        self._outbox = outbox
         self._dlq = dead_letter_topic
         self._producer = producer
         self._on_commit = on_commit
@@ -148,7 +158,7 @@ class EventConsumer:
         except InvalidEvent as exc:
             await self._dead_letter(msg, exc.reason, exc.message)
             return None
-        if envelope.type not in self._handlers:
+        if envelope.type not in self._interesting:
             return None  # an event type this service does not listen to
         try:
             payload = parse_payload(envelope)
@@ -159,12 +169,7 @@ class EventConsumer:
 
     async def _apply_batch(self, deliveries: list[tuple[ConsumerRecord[Any, Any], Delivery | None]]) -> None:
         async with self._sessions() as session, session.begin():
-            seen: set[uuid.UUID] = set()
-            for _msg, delivery in deliveries:
-                if delivery is None or delivery.envelope.id in seen:
-                    continue
-                seen.add(delivery.envelope.id)
-                await self._handle(session, delivery)
+            await self._apply(session, [d for _m, d in deliveries if d is not None])
 
     async def _apply_one_by_one(self, deliveries: list[tuple[ConsumerRecord[Any, Any], Delivery | None]]) -> None:
         for msg, delivery in deliveries:
@@ -174,7 +179,7 @@ class EventConsumer:
             while True:
                 try:
                     async with self._sessions() as session, session.begin():
-                        await self._handle(session, delivery)
+                        await self._apply(session, [delivery])
                     break
                 except TRANSIENT as exc:
                     log.warning("transient failure; retrying in %.1fs: %s", backoff, exc)
@@ -193,36 +198,73 @@ class EventConsumer:
                     )
                     break
 
-    async def _handle(self, session: AsyncSession, delivery: Delivery) -> None:
-        envelope = delivery.envelope
-        already = await session.scalar(
-            sa.select(sa.func.count())
-            .select_from(self._processed)
-            .where(self._processed.c.event_id == str(envelope.id))
+    async def _apply(self, session: AsyncSession, deliveries: list[Delivery]) -> None:
+        """Handle the deliveries in one transaction: drop those already processed, run
+        the handlers in order (a batch handler takes a run of its type at once), then
+        record the event ids and write the outbox rows, each in one statement."""
+        ids = [str(d.envelope.id) for d in deliveries]
+        done = set(
+            (await session.scalars(sa.select(self._processed.c.event_id).where(self._processed.c.event_id.in_(ids))))
+            if ids
+            else ()
         )
-        if already:
-            observability.EVENTS_CONSUMED.labels(self._service, envelope.type, "duplicate").inc()
-            return
-        await session.execute(
-            sa.insert(self._processed).values(
-                event_id=str(envelope.id), event_type=envelope.type, processed_at=datetime.now(UTC)
-            )
-        )
+        fresh: list[Delivery] = []
+        for d in deliveries:
+            key = str(d.envelope.id)
+            if key in done:
+                observability.EVENTS_CONSUMED.labels(self._service, d.envelope.type, "duplicate").inc()
+                continue
+            done.add(key)
+            fresh.append(d)
+        rows: list[dict[str, Any]] = []
 
-        async def emit(payload: Payload, *, key: str, subject: str | None = None) -> Envelope:
-            out = await self._outbox_add(
-                session, payload, key=key, correlation_id=envelope.correlationid, subject=subject
-            )
-            uow.emitted.append(out)
-            return out
+        def unit_of_work(envelope: Envelope) -> UnitOfWork:
+            async def emit(
+                payload: Payload, *, key: str, subject: str | None = None, correlation_id: str | None = None
+            ) -> Envelope:
+                out, row = self._outbox.row(
+                    payload, key=key, correlation_id=correlation_id or envelope.correlationid, subject=subject
+                )
+                rows.append(row)
+                uow.emitted.append(out)
+                return out
 
-        uow = UnitOfWork(session=session, envelope=envelope, emit=emit)
-        token = correlation.set(envelope.correlationid)
-        try:
-            await self._handlers[envelope.type](delivery.payload, uow)
-        finally:
-            correlation.reset(token)
-        observability.EVENTS_CONSUMED.labels(self._service, envelope.type, "processed").inc()
+            uow = UnitOfWork(session=session, envelope=envelope, emit=emit)
+            return uow
+
+        i = 0
+        while i < len(fresh):
+            first = fresh[i]
+            kind = first.envelope.type
+            if kind in self._batch_handlers:
+                j = i
+                while j < len(fresh) and fresh[j].envelope.type == kind:
+                    j += 1
+                run = fresh[i:j]
+                token = correlation.set(first.envelope.correlationid)
+                try:
+                    await self._batch_handlers[kind](
+                        [(d.payload, d.envelope) for d in run], unit_of_work(first.envelope)
+                    )
+                finally:
+                    correlation.reset(token)
+                i = j
+            else:
+                token = correlation.set(first.envelope.correlationid)
+                try:
+                    await self._handlers[kind](first.payload, unit_of_work(first.envelope))
+                finally:
+                    correlation.reset(token)
+                i += 1
+        if fresh:
+            now = datetime.now(UTC)
+            await session.execute(
+                sa.insert(self._processed),
+                [{"event_id": str(d.envelope.id), "event_type": d.envelope.type, "processed_at": now} for d in fresh],
+            )
+        await self._outbox.insert(session, rows)
+        for d in fresh:
+            observability.EVENTS_CONSUMED.labels(self._service, d.envelope.type, "processed").inc()
 
     async def _dead_letter(
         self, msg: ConsumerRecord[Any, Any], reason: str, message: str, envelope: Envelope | None = None

@@ -34,6 +34,29 @@ class Outbox:
         self._source = source
         self._topic_for = topic_for  # logical name -> physical topic
 
+    def row(
+        self,
+        payload: Payload,
+        *,
+        key: str,
+        correlation_id: str,
+        subject: str | None = None,
+    ) -> tuple[Envelope, dict[str, Any]]:
+        """The envelope and the outbox row for one event, to be inserted with others."""
+        envelope = make_envelope(payload, source=self._source, subject=subject or key, correlation_id=correlation_id)
+        return envelope, {
+            "event_id": str(envelope.id),
+            "topic": self._topic_for(spec_for(payload).topic),
+            "message_key": key,
+            "payload": envelope.to_bytes(),
+            "headers": {"correlationid": correlation_id, "type": envelope.type},
+            "created_at": datetime.now(UTC),
+        }
+
+    async def insert(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            await session.execute(sa.insert(self._table), rows)
+
     async def add(
         self,
         session: AsyncSession,
@@ -43,17 +66,8 @@ class Outbox:
         correlation_id: str,
         subject: str | None = None,
     ) -> Envelope:
-        envelope = make_envelope(payload, source=self._source, subject=subject or key, correlation_id=correlation_id)
-        await session.execute(
-            sa.insert(self._table).values(
-                event_id=str(envelope.id),
-                topic=self._topic_for(spec_for(payload).topic),
-                message_key=key,
-                payload=envelope.to_bytes(),
-                headers={"correlationid": correlation_id, "type": envelope.type},
-                created_at=datetime.now(UTC),
-            )
-        )
+        envelope, row = self.row(payload, key=key, correlation_id=correlation_id, subject=subject)
+        await self.insert(session, [row])
         return envelope
 
 
