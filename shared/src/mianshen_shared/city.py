@@ -51,7 +51,8 @@ class City:
 
 
 def load(path: Path | str | None = None) -> City:
-    raw = yaml.safe_load(Path(path or os.environ.get("MIANSHEN_CITY_FILE", DEFAULT_CITY_FILE)).read_text("utf-8"))
+    source = path or os.environ.get("MIANSHEN_CITY_FILE") or DEFAULT_CITY_FILE
+    raw = yaml.safe_load(Path(source).read_text("utf-8"))
     record_types = {
         code: RecordType(
             code=code,

@@ -72,7 +72,8 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 def _zh(err: dict[str, Any]) -> str:
     kind = err.get("type", "")
     ctx = err.get("ctx") or {}
-    return {
+    fallback = str(err.get("msg", "数据不合法"))
+    messages: dict[str, str] = {
         "missing": "缺少必填字段",
         "extra_forbidden": "不允许的字段",
         "json_invalid": "JSON格式错误",
@@ -87,7 +88,8 @@ def _zh(err: dict[str, Any]) -> str:
         "greater_than_equal": f"应不小于{ctx.get('ge', '')}",
         "literal_error": f"取值不在允许范围内：{ctx.get('expected', '')}",
         "value_error": str(ctx.get("error", err.get("msg", ""))),
-    }.get(kind, err.get("msg", "数据不合法"))
+    }
+    return messages.get(kind, fallback)
 
 
 def install(app: FastAPI) -> None:

@@ -8,6 +8,7 @@ Commands would be imperative; these are events, so they are named in the past te
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -210,7 +211,7 @@ class EventSpec:
     version: int
     topic: str  # logical topic name; see mianshen_shared.topics
     producer: str
-    model: type[Payload]
+    model: builtins.type[Payload]  # `type` is a field name here
 
 
 EVENTS: dict[str, EventSpec] = {
