@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Awaitable
 from datetime import datetime
 from typing import Any, Protocol
@@ -24,6 +25,7 @@ from mianshen_shared.events.catalog import DepartmentRecordSubmitted
 from mianshen_shared.problems import ProblemError
 
 SOURCE = "gateway"
+log = logging.getLogger(__name__)
 # Envelope.correlationid is at most 200 characters; a caller's header may be longer.
 MAX_CORRELATION_ID = 200
 
@@ -115,6 +117,11 @@ async def publish_records(
         await asyncio.wait_for(send_all(), timeout=timeout)
     except (KafkaError, OSError, TimeoutError) as exc:
         raise _broker_unavailable() from exc
+    for record, envelope in zip(records, envelopes, strict=True):
+        log.info(
+            "accepted department record",
+            extra={"event_id": str(envelope.id), "record_id": record.record_id, "subject": record.uscc},
+        )
 
 
 def _broker_unavailable() -> ProblemError:

@@ -4,8 +4,8 @@ from mianshen_shared.messaging.tables import create_messaging_tables, messaging_
 
 __all__ = [
     "BatchHandler",
-    "Handler",
     "EventConsumer",
+    "Handler",
     "Outbox",
     "OutboxRelay",
     "Rejected",

@@ -265,6 +265,28 @@ class EventConsumer:
         await self._outbox.insert(session, rows)
         for d in fresh:
             observability.EVENTS_CONSUMED.labels(self._service, d.envelope.type, "processed").inc()
+        for d in fresh:
+            # One line per event, under its correlation id, so one department push
+            # can be followed through every service to its payment.
+            token = correlation.set(d.envelope.correlationid)
+            try:
+                log.info(
+                    "handled %s",
+                    d.envelope.type,
+                    extra={"event_id": str(d.envelope.id), "subject": d.envelope.subject},
+                )
+            finally:
+                correlation.reset(token)
+        for row in rows:
+            token = correlation.set(row["headers"]["correlationid"])
+            try:
+                log.info(
+                    "emitted %s",
+                    row["headers"]["type"],
+                    extra={"event_id": row["event_id"], "subject": row["message_key"]},
+                )
+            finally:
+                correlation.reset(token)
 
     async def _dead_letter(
         self, msg: ConsumerRecord[Any, Any], reason: str, message: str, envelope: Envelope | None = None
