@@ -139,7 +139,8 @@ async def test_department_push_is_matched_confirmed_checked_and_paid_exactly_onc
         assert _settled_by_payee(await _instructions(finance)) == {**paid, f"企业{marker[-4:]}": [50_000_000]}
         for code in (giant, apps, insured):
             assert len((await gw.get(f"/v1/enterprises/{code}/entitlements")).json()["items"]) == 1
-        print(f"\n[e2e] department push → all payments settled in {first_paid_after:.2f}s")
+        print(f"\n[e2e] department push → all payments settled in {first_paid_after:.2f}s (HTTP view)")
+        await _report_push_to_payment(stack, [giant, apps, insured])
 
 
 async def test_malformed_kafka_message_is_dead_lettered_and_the_pipeline_keeps_going(stack: LocalStack) -> None:
@@ -156,6 +157,25 @@ async def test_malformed_kafka_message_is_dead_lettered_and_the_pipeline_keeps_g
     headers = dict(dead.headers)
     assert headers["dlq.reason"] == b"malformed_json"
     assert headers["dlq.source.topic"] == topic.encode()
+
+
+async def _report_push_to_payment(stack: LocalStack, codes: list[str]) -> None:
+    """Broker timestamps: the department record's arrival to that enterprise's payment.issued."""
+    first_push: dict[str, int] = {}
+    issued: dict[str, int] = {}
+    async with testing.TopicReader(physical("department-records", stack.topic_prefix)) as records:
+        for _ in range(5):
+            await records.poll()
+    async with testing.TopicReader(physical("payments", stack.topic_prefix)) as payments:
+        for _ in range(5):
+            await payments.poll()
+    for m in records.messages:
+        first_push.setdefault(m.key.decode(), m.timestamp)
+    for m in payments.messages:
+        issued.setdefault(m.key.decode(), m.timestamp)
+    spans = [issued[c] - first_push[c] for c in codes if c in issued and c in first_push]
+    assert len(spans) == len(codes)
+    print(f"[e2e] push → payment.issued (broker timestamps): max {max(spans)} ms, min {min(spans)} ms")
 
 
 async def _listed(gw: httpx.AsyncClient, code: str) -> bool:
