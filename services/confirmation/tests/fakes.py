@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -15,14 +16,36 @@ class FakeConfirmationRepository:
         self.entitlements: dict[uuid.UUID, Entitlement] = {}
         self.confirmations: dict[uuid.UUID, Confirmation] = {}
         self.history: list[StatusEvent] = []
+        self.calls: list[str] = []  # the repository methods called, in order
 
     async def lock_entitlement(self, entitlement_id: uuid.UUID) -> Entitlement | None:
+        self.calls.append("lock_entitlement")
         return self.entitlements.get(entitlement_id)
 
+    async def lock_entitlements(self, entitlement_ids: Sequence[uuid.UUID]) -> list[Entitlement]:
+        self.calls.append("lock_entitlements")
+        return [self.entitlements[i] for i in entitlement_ids if i in self.entitlements]
+
+    async def confirmations_for_entitlements(self, entitlement_ids: Sequence[uuid.UUID]) -> list[Confirmation]:
+        self.calls.append("confirmations_for_entitlements")
+        wanted = set(entitlement_ids)
+        return [c for c in self.confirmations.values() if c.entitlement_id in wanted]
+
+    async def add_new(self, entitlements: Sequence[Entitlement], confirmations: Sequence[Confirmation]) -> None:
+        self.calls.append("add_new")
+        self.entitlements.update((e.entitlement_id, e) for e in entitlements)
+        self.confirmations.update((c.confirmation_id, c) for c in confirmations)
+
+    async def add_status_events(self, events: Sequence[StatusEvent]) -> None:
+        self.calls.append("add_status_events")
+        self.history.extend(events)
+
     async def add_entitlement(self, entitlement: Entitlement) -> None:
+        self.calls.append("add_entitlement")
         self.entitlements[entitlement.entitlement_id] = entitlement
 
     async def add_status_event(self, event: StatusEvent) -> None:
+        self.calls.append("add_status_event")
         self.history.append(event)
 
     async def status_events(self, entitlement_id: uuid.UUID) -> list[StatusEvent]:
@@ -36,6 +59,7 @@ class FakeConfirmationRepository:
         return [e for e in self.entitlements.values() if e.uscc == uscc]
 
     async def confirmation_for_entitlement(self, entitlement_id: uuid.UUID) -> Confirmation | None:
+        self.calls.append("confirmation_for_entitlement")
         return next((c for c in self.confirmations.values() if c.entitlement_id == entitlement_id), None)
 
     async def confirmation_of(self, uscc: str, confirmation_id: uuid.UUID) -> Confirmation | None:
@@ -43,6 +67,7 @@ class FakeConfirmationRepository:
         return found if found is not None and found.uscc == uscc else None
 
     async def add_confirmation(self, confirmation: Confirmation) -> None:
+        self.calls.append("add_confirmation")
         self.confirmations[confirmation.confirmation_id] = confirmation
 
     async def confirmations_of(

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from confirmation import service
 from confirmation.config import Settings
-from confirmation.handlers import CONSUMED_TOPICS, HANDLERS
+from confirmation.handlers import BATCH_HANDLERS, CONSUMED_TOPICS, HANDLERS
 from confirmation.models import Base
 from confirmation.repository import ConfirmationRepository
 from mianshen_shared import db
@@ -28,6 +28,7 @@ def bootstrap(settings: Settings | None = None) -> Runtime:
         Base.metadata,
         "confirmation.migrations",
         handlers=HANDLERS,
+        batch_handlers=BATCH_HANDLERS,
         consumed_topics=CONSUMED_TOPICS,
         extra_tasks=extra_tasks,
     )

@@ -1,4 +1,5 @@
-"""Event handlers: plain functions of (event, unit of work), listed in HANDLERS."""
+"""Event handlers: plain functions of (event, unit of work), listed in HANDLERS, and
+of (run of events, unit of work), listed in BATCH_HANDLERS."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from datetime import UTC, datetime
 
 from confirmation import service
 from confirmation.repository import ConfirmationRepository
+from confirmation.service import Emit
+from mianshen_shared.events import Envelope, Payload
 from mianshen_shared.events.catalog import (
     CreditAssessed,
     EntitlementDetermined,
@@ -15,10 +18,23 @@ from mianshen_shared.events.catalog import (
 from mianshen_shared.messaging import UnitOfWork
 
 
-async def on_entitlement_determined(event: EntitlementDetermined, uow: UnitOfWork) -> None:
-    await service.apply_determination(
-        ConfirmationRepository(uow.session), determination=event, now=datetime.now(UTC), emit=uow.emit
+async def on_entitlements_determined(items: list[tuple[EntitlementDetermined, Envelope]], uow: UnitOfWork) -> None:
+    # Determinations come in bursts (one department push can touch thousands of
+    # enterprises), so a run of them is applied with a constant number of queries.
+    await service.apply_determinations(
+        ConfirmationRepository(uow.session),
+        determinations=[(event, _emitter(uow, envelope)) for event, envelope in items],
+        now=datetime.now(UTC),
     )
+
+
+def _emitter(uow: UnitOfWork, envelope: Envelope) -> Emit:
+    """Emits under the handled event's own correlation id, not the run's first one."""
+
+    async def emit(payload: Payload, *, key: str) -> Envelope:
+        return await uow.emit(payload, key=key, correlation_id=envelope.correlationid)
+
+    return emit
 
 
 async def on_credit_assessed(event: CreditAssessed, uow: UnitOfWork) -> None:
@@ -33,8 +49,10 @@ async def on_payment_failed(event: PaymentFailed, uow: UnitOfWork) -> None:
     await service.apply_payment_failed(ConfirmationRepository(uow.session), payment=event, now=datetime.now(UTC))
 
 
+BATCH_HANDLERS = {
+    "entitlement.determined": on_entitlements_determined,
+}
 HANDLERS = {
-    "entitlement.determined": on_entitlement_determined,
     "credit.assessed": on_credit_assessed,
     "payment.issued": on_payment_issued,
     "payment.failed": on_payment_failed,

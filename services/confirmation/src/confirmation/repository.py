@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import date
 
 import sqlalchemy as sa
@@ -23,6 +24,58 @@ class ConfirmationRepository:
             .where(Entitlement.entitlement_id == entitlement_id)
             .with_for_update()
             .execution_options(populate_existing=True)
+        )
+
+    async def lock_entitlements(self, entitlement_ids: Sequence[uuid.UUID]) -> list[Entitlement]:
+        """lock_entitlement for many at once; always in id order, so two such locks
+        taken at the same time cannot deadlock on each other."""
+        if not entitlement_ids:
+            return []
+        rows = await self._session.scalars(
+            sa.select(Entitlement)
+            .where(Entitlement.entitlement_id.in_(entitlement_ids))
+            .order_by(Entitlement.entitlement_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return list(rows)
+
+    async def confirmations_for_entitlements(self, entitlement_ids: Sequence[uuid.UUID]) -> list[Confirmation]:
+        if not entitlement_ids:
+            return []
+        rows = await self._session.scalars(
+            sa.select(Confirmation)
+            .where(Confirmation.entitlement_id.in_(entitlement_ids))
+            .execution_options(populate_existing=True)
+        )
+        return list(rows)
+
+    async def add_new(self, entitlements: Sequence[Entitlement], confirmations: Sequence[Confirmation]) -> None:
+        """One INSERT per table. Two flushes because the ORM orders a flush by
+        relationships, not foreign keys, and these models declare none: the
+        entitlements must be in before the confirmations that refer to them."""
+        self._session.add_all(entitlements)
+        await self._session.flush()
+        self._session.add_all(confirmations)
+        await self._session.flush()
+
+    async def add_status_events(self, events: Sequence[StatusEvent]) -> None:
+        """One multi-row INSERT, in the given order, so ids follow the history."""
+        if not events:
+            return
+        await self._session.execute(
+            sa.insert(StatusEvent),
+            [
+                {
+                    "entitlement_id": e.entitlement_id,
+                    "status": e.status,
+                    "kind": e.kind,
+                    "note": e.note,
+                    "details": e.details,
+                    "occurred_at": e.occurred_at,
+                }
+                for e in events
+            ],
         )
 
     async def add_entitlement(self, entitlement: Entitlement) -> None:

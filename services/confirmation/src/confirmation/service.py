@@ -10,7 +10,8 @@ in its history so the enterprise can see what happened and when.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
@@ -76,16 +77,25 @@ class Emit(Protocol):
     async def __call__(self, payload: Payload, *, key: str) -> object: ...
 
 
-class Repository(Protocol):
+class DeterminationStore(Protocol):
+    """What applying one determination reads and writes."""
+
     async def lock_entitlement(self, entitlement_id: uuid.UUID) -> Entitlement | None: ...
     async def add_entitlement(self, entitlement: Entitlement) -> None: ...
     async def add_status_event(self, event: StatusEvent) -> None: ...
+    async def confirmation_for_entitlement(self, entitlement_id: uuid.UUID) -> Confirmation | None: ...
+    async def add_confirmation(self, confirmation: Confirmation) -> None: ...
+
+
+class Repository(DeterminationStore, Protocol):
+    async def lock_entitlements(self, entitlement_ids: Sequence[uuid.UUID]) -> list[Entitlement]: ...
+    async def confirmations_for_entitlements(self, entitlement_ids: Sequence[uuid.UUID]) -> list[Confirmation]: ...
+    async def add_new(self, entitlements: Sequence[Entitlement], confirmations: Sequence[Confirmation]) -> None: ...
+    async def add_status_events(self, events: Sequence[StatusEvent]) -> None: ...
     async def status_events(self, entitlement_id: uuid.UUID) -> list[StatusEvent]: ...
     async def entitlement_of(self, uscc: str, entitlement_id: uuid.UUID) -> Entitlement | None: ...
     async def entitlements_of(self, uscc: str) -> list[Entitlement]: ...
-    async def confirmation_for_entitlement(self, entitlement_id: uuid.UUID) -> Confirmation | None: ...
     async def confirmation_of(self, uscc: str, confirmation_id: uuid.UUID) -> Confirmation | None: ...
-    async def add_confirmation(self, confirmation: Confirmation) -> None: ...
     async def confirmations_of(
         self, uscc: str, *, status: str | None, today: date
     ) -> list[tuple[Confirmation, Entitlement]]: ...
@@ -127,7 +137,7 @@ def mask_account_number(number: str) -> str:
 
 
 async def apply_determination(
-    repo: Repository, *, determination: EntitlementDetermined, now: datetime, emit: Emit
+    repo: DeterminationStore, *, determination: EntitlementDetermined, now: datetime, emit: Emit
 ) -> None:
     d = determination
     entitlement = await repo.lock_entitlement(d.entitlement_id)
@@ -146,7 +156,54 @@ async def apply_determination(
         await _redetermine(repo, entitlement, d, now=now, emit=emit)
 
 
-async def _open(repo: Repository, d: EntitlementDetermined, *, now: datetime, emit: Emit) -> None:
+async def apply_determinations(
+    repo: Repository, *, determinations: Sequence[tuple[EntitlementDetermined, Emit]], now: datetime
+) -> None:
+    """apply_determination for each (determination, its emitter) in order, with the same
+    rows, history and events, but a constant number of queries however long the run:
+    every entitlement and confirmation the run touches is loaded (and locked) at once,
+    the determinations are applied to them in memory, and what is new is written at once."""
+    ids = list(dict.fromkeys(d.entitlement_id for d, _emit in determinations))
+    staged = _StagedDeterminations(
+        entitlements={e.entitlement_id: e for e in await repo.lock_entitlements(ids)},
+        confirmations={c.entitlement_id: c for c in await repo.confirmations_for_entitlements(ids)},
+    )
+    for d, emit in determinations:
+        await apply_determination(staged, determination=d, now=now, emit=emit)
+    await repo.add_new(staged.new_entitlements, staged.new_confirmations)
+    await repo.add_status_events(staged.history)
+
+
+@dataclass
+class _StagedDeterminations:
+    """A run's entitlements and confirmations, loaded up front: what one determination
+    changes or adds, the next one in the run sees, as it would after a commit."""
+
+    entitlements: dict[uuid.UUID, Entitlement]
+    confirmations: dict[uuid.UUID, Confirmation]  # by entitlement id
+    new_entitlements: list[Entitlement] = field(default_factory=list)
+    new_confirmations: list[Confirmation] = field(default_factory=list)
+    history: list[StatusEvent] = field(default_factory=list)
+
+    async def lock_entitlement(self, entitlement_id: uuid.UUID) -> Entitlement | None:
+        return self.entitlements.get(entitlement_id)
+
+    async def add_entitlement(self, entitlement: Entitlement) -> None:
+        self.entitlements[entitlement.entitlement_id] = entitlement
+        self.new_entitlements.append(entitlement)
+
+    async def add_status_event(self, event: StatusEvent) -> None:
+        self.history.append(event)
+
+    async def confirmation_for_entitlement(self, entitlement_id: uuid.UUID) -> Confirmation | None:
+        return self.confirmations.get(entitlement_id)
+
+    async def add_confirmation(self, confirmation: Confirmation) -> None:
+        self.confirmations[confirmation.entitlement_id] = confirmation
+        self.new_confirmations.append(confirmation)
+
+
+async def _open(repo: DeterminationStore, d: EntitlementDetermined, *, now: datetime, emit: Emit) -> None:
     entitlement = Entitlement(
         entitlement_id=d.entitlement_id,
         uscc=d.uscc,
@@ -175,7 +232,7 @@ async def _open(repo: Repository, d: EntitlementDetermined, *, now: datetime, em
 
 
 async def _redetermine(
-    repo: Repository, entitlement: Entitlement, d: EntitlementDetermined, *, now: datetime, emit: Emit
+    repo: DeterminationStore, entitlement: Entitlement, d: EntitlementDetermined, *, now: datetime, emit: Emit
 ) -> None:
     was_withdrawn = entitlement.status == EntitlementStatus.WITHDRAWN
     if not was_withdrawn and _same_determination(entitlement, d):
@@ -227,7 +284,7 @@ async def _redetermine(
 
 
 async def _withdraw(
-    repo: Repository,
+    repo: DeterminationStore,
     entitlement: Entitlement | None,
     d: EntitlementDetermined,
     *,
@@ -260,7 +317,7 @@ async def _withdraw(
 
 
 async def _request(
-    repo: Repository,
+    repo: DeterminationStore,
     entitlement: Entitlement,
     confirmation: Confirmation | None,
     *,
@@ -631,7 +688,7 @@ async def entitlement_detail(
 
 
 async def _record(
-    repo: Repository,
+    repo: DeterminationStore,
     entitlement: Entitlement,
     *,
     kind: str,
