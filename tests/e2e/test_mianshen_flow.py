@@ -122,6 +122,11 @@ async def test_department_push_is_matched_confirmed_checked_and_paid_exactly_onc
         assert [(v["amount_fen"], v["status"]) for v in views[insured]] == [(11_111_110, "paid")]
         assert [(v["amount_fen"], v["status"]) for v in views[dishonest]] == [(200_000_000, "credit_held")]
 
+        correlation_id = r.json()["correlation_id"]
+        for service in ("gateway", "eligibility", "confirmation", "credit-check", "payment"):
+            assert correlation_id in stack.procs[service].log_path.read_text(errors="replace"), (
+                f"the push's correlation id does not reach {service}'s logs"
+            )
         paid = _settled_by_payee(await _instructions(finance))
         assert paid == {
             f"企业{giant[-4:]}": [200_000_000],

@@ -99,9 +99,11 @@ class RecordingEmitter:
     """Collects what the service emits, with the message key it chose."""
 
     emitted: list[tuple[Payload, str]] = field(default_factory=list)
+    correlation_ids: list[str | None] = field(default_factory=list)
 
-    async def __call__(self, payload: Payload, *, key: str) -> None:
+    async def __call__(self, payload: Payload, *, key: str, correlation_id: str | None = None) -> None:
         self.emitted.append((payload, key))
+        self.correlation_ids.append(correlation_id)
 
     def of_type(self, payload_type: type[Payload]) -> list[Payload]:
         return [p for p, _ in self.emitted if isinstance(p, payload_type)]

@@ -132,7 +132,7 @@ async def test_a_mixed_run_at_once_ends_exactly_as_one_by_one() -> None:
         await service.apply_determination(one_repo, determination=d, now=NOW, emit=one_emit)
     run_repo, run_emit = await scenario.prepare()
 
-    await service.apply_determinations(run_repo, determinations=[(d, run_emit) for d in scenario.run], now=NOW)
+    await service.apply_determinations(run_repo, determinations=[(d, run_emit, None) for d in scenario.run], now=NOW)
 
     expected = outcome(one_repo, one_emit)
     assert outcome(run_repo, run_emit) == expected
@@ -153,7 +153,7 @@ async def test_a_run_reads_once_and_writes_once_however_long() -> None:
     scenario = Scenario()
     repo, emit = await scenario.prepare()
 
-    await service.apply_determinations(repo, determinations=[(d, emit) for d in scenario.run], now=NOW)
+    await service.apply_determinations(repo, determinations=[(d, emit, None) for d in scenario.run], now=NOW)
 
     assert repo.calls == ["lock_entitlements", "confirmations_for_entitlements", "add_new", "add_status_events"]
 

@@ -346,3 +346,12 @@ async def test_payment_for_an_unknown_entitlement_is_rejected(world: World) -> N
 )
 def test_account_numbers_show_only_their_ends(number: str, masked: str) -> None:
     assert service.mask_account_number(number) == masked
+
+
+async def test_acceptance_carries_the_correlation_id_of_the_department_push() -> None:
+    world = World()
+    d = determination(world.uscc)
+    await service.apply_determination(world.repo, determination=d, now=NOW, emit=world.emit, correlation_id="push-42")
+    await world.accept(world.requests()[-1])
+    accepted_at = next(i for i, (p, _k) in enumerate(world.emit.emitted) if isinstance(p, ConfirmationAccepted))
+    assert world.emit.correlation_ids[accepted_at] == "push-42"

@@ -23,7 +23,7 @@ async def on_entitlements_determined(items: list[tuple[EntitlementDetermined, En
     # enterprises), so a run of them is applied with a constant number of queries.
     await service.apply_determinations(
         ConfirmationRepository(uow.session),
-        determinations=[(event, _emitter(uow, envelope)) for event, envelope in items],
+        determinations=[(event, _emitter(uow, envelope), envelope.correlationid) for event, envelope in items],
         now=datetime.now(UTC),
     )
 
@@ -31,8 +31,8 @@ async def on_entitlements_determined(items: list[tuple[EntitlementDetermined, En
 def _emitter(uow: UnitOfWork, envelope: Envelope) -> Emit:
     """Emits under the handled event's own correlation id, not the run's first one."""
 
-    async def emit(payload: Payload, *, key: str) -> Envelope:
-        return await uow.emit(payload, key=key, correlation_id=envelope.correlationid)
+    async def emit(payload: Payload, *, key: str, correlation_id: str | None = None) -> Envelope:
+        return await uow.emit(payload, key=key, correlation_id=correlation_id or envelope.correlationid)
 
     return emit
 

@@ -36,6 +36,8 @@ class Entitlement(Base):
     finance_reference: Mapped[str | None] = mapped_column(sa.String(120), nullable=True)
     determined_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    # The department push's correlation id, carried on by the events the enterprise's answer causes.
+    correlation_id: Mapped[str | None] = mapped_column(sa.String(200), nullable=True, default=None)
 
 
 class StatusEvent(Base):

@@ -37,9 +37,11 @@ def enterprise_uscc(uscc: Annotated[str, Path(description="统一社会信用代
         raise ProblemError(422, exc.reason, exc.message) from exc
 
 
-def outbox_emitter(session: DbSession, runtime: RuntimeDep, correlation_id: CorrelationId) -> service.Emit:
-    async def emit(payload: Payload, *, key: str) -> Envelope:
-        return await runtime.outbox.add(session, payload, key=key, correlation_id=correlation_id)
+def outbox_emitter(session: DbSession, runtime: RuntimeDep, request_correlation: CorrelationId) -> service.Emit:
+    async def emit(payload: Payload, *, key: str, correlation_id: str | None = None) -> Envelope:
+        # The entitlement's own correlation id (from the department push) wins over
+        # the request's, so one push can be followed to its payment.
+        return await runtime.outbox.add(session, payload, key=key, correlation_id=correlation_id or request_correlation)
 
     return emit
 

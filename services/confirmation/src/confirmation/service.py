@@ -74,7 +74,7 @@ _PAYMENT_OUTCOMES = {EntitlementStatus.PAID, EntitlementStatus.PAYMENT_FAILED}
 
 
 class Emit(Protocol):
-    async def __call__(self, payload: Payload, *, key: str) -> object: ...
+    async def __call__(self, payload: Payload, *, key: str, correlation_id: str | None = None) -> object: ...
 
 
 class DeterminationStore(Protocol):
@@ -137,8 +137,15 @@ def mask_account_number(number: str) -> str:
 
 
 async def apply_determination(
-    repo: DeterminationStore, *, determination: EntitlementDetermined, now: datetime, emit: Emit
+    repo: DeterminationStore,
+    *,
+    determination: EntitlementDetermined,
+    now: datetime,
+    emit: Emit,
+    correlation_id: str | None = None,
 ) -> None:
+    """`correlation_id`: the determination's, kept on the entitlement so the events the
+    enterprise's answer causes later still carry the department push's correlation id."""
     d = determination
     entitlement = await repo.lock_entitlement(d.entitlement_id)
     if entitlement is not None:
@@ -154,22 +161,24 @@ async def apply_determination(
         await _open(repo, d, now=now, emit=emit)
     else:
         await _redetermine(repo, entitlement, d, now=now, emit=emit)
+    if correlation_id is not None and (kept := await repo.lock_entitlement(d.entitlement_id)) is not None:
+        kept.correlation_id = correlation_id
 
 
 async def apply_determinations(
-    repo: Repository, *, determinations: Sequence[tuple[EntitlementDetermined, Emit]], now: datetime
+    repo: Repository, *, determinations: Sequence[tuple[EntitlementDetermined, Emit, str | None]], now: datetime
 ) -> None:
     """apply_determination for each (determination, its emitter) in order, with the same
     rows, history and events, but a constant number of queries however long the run:
     every entitlement and confirmation the run touches is loaded (and locked) at once,
     the determinations are applied to them in memory, and what is new is written at once."""
-    ids = list(dict.fromkeys(d.entitlement_id for d, _emit in determinations))
+    ids = list(dict.fromkeys(d.entitlement_id for d, _emit, _cid in determinations))
     staged = _StagedDeterminations(
         entitlements={e.entitlement_id: e for e in await repo.lock_entitlements(ids)},
         confirmations={c.entitlement_id: c for c in await repo.confirmations_for_entitlements(ids)},
     )
-    for d, emit in determinations:
-        await apply_determination(staged, determination=d, now=now, emit=emit)
+    for d, emit, correlation_id in determinations:
+        await apply_determination(staged, determination=d, now=now, emit=emit, correlation_id=correlation_id)
     await repo.add_new(staged.new_entitlements, staged.new_confirmations)
     await repo.add_status_events(staged.history)
 
@@ -528,6 +537,7 @@ async def accept(
             accepted_at=now,
         ),
         key=uscc,
+        correlation_id=entitlement.correlation_id,
     )
     return ConfirmationView(confirmation, entitlement, ConfirmationStatus.ACCEPTED)
 
