@@ -20,8 +20,20 @@ class FakeEligibilityRepository:
     async def add_fact(self, fact: Fact) -> None:
         self.facts[fact.record_id] = fact
 
+    async def add_facts(self, facts: Sequence[Fact]) -> None:
+        for fact in facts:
+            self.facts[fact.record_id] = fact
+
+    async def facts_by_ids(self, record_ids: Sequence[str]) -> list[Fact]:
+        return [self.facts[r] for r in record_ids if r in self.facts]
+
     async def active_facts(self, uscc: str) -> list[Fact]:
-        return [f for f in self.facts.values() if f.uscc == uscc and not f.revoked]
+        return sorted((f for f in self.facts.values() if f.uscc == uscc and not f.revoked), key=lambda f: f.record_id)
+
+    async def active_facts_in(self, usccs: Sequence[str]) -> list[Fact]:
+        return sorted(
+            (f for f in self.facts.values() if f.uscc in usccs and not f.revoked), key=lambda f: (f.uscc, f.record_id)
+        )
 
     async def active_facts_of(self, usccs: Sequence[str], record_types: Iterable[str]) -> list[Fact]:
         types = set(record_types)

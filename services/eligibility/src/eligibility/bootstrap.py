@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from eligibility.config import Settings
-from eligibility.handlers import CONSUMED_TOPICS, HANDLERS
+from eligibility.handlers import BATCH_HANDLERS, CONSUMED_TOPICS, HANDLERS
 from eligibility.models import Base
 from mianshen_shared.runtime import Runtime, build_runtime
 
@@ -14,5 +14,6 @@ def bootstrap(settings: Settings | None = None) -> Runtime:
         Base.metadata,
         "eligibility.migrations",
         handlers=HANDLERS,
+        batch_handlers=BATCH_HANDLERS,
         consumed_topics=CONSUMED_TOPICS,
     )

@@ -1,4 +1,5 @@
-"""Event handlers: plain functions of (event, unit of work), listed in HANDLERS."""
+"""Event handlers: plain functions of (event, unit of work), listed in HANDLERS, and of
+(run of events, unit of work), listed in BATCH_HANDLERS."""
 
 from __future__ import annotations
 
@@ -7,16 +8,21 @@ from datetime import UTC, datetime
 from eligibility import service
 from eligibility.repository import EligibilityRepository
 from mianshen_shared import city as city_config
+from mianshen_shared.events import Envelope
 from mianshen_shared.events.catalog import DepartmentRecordSubmitted, PolicyPublished, PolicyRetired
 from mianshen_shared.messaging import UnitOfWork
 
 
-async def on_department_record(event: DepartmentRecordSubmitted, uow: UnitOfWork) -> None:
-    determined = await service.record_submitted(
-        EligibilityRepository(uow.session), city=city_config.current(), record=event, now=datetime.now(UTC)
+async def on_department_records(items: list[tuple[DepartmentRecordSubmitted, Envelope]], uow: UnitOfWork) -> None:
+    determined = await service.records_submitted(
+        EligibilityRepository(uow.session),
+        city=city_config.current(),
+        records=[record for record, _ in items],
+        now=datetime.now(UTC),
     )
-    for entitlement in determined:
-        await uow.emit(entitlement, key=entitlement.uscc)
+    for (_, envelope), entitlements in zip(items, determined, strict=True):
+        for entitlement in entitlements:
+            await uow.emit(entitlement, key=entitlement.uscc, correlation_id=envelope.correlationid)
 
 
 async def on_policy_published(event: PolicyPublished, uow: UnitOfWork) -> None:
@@ -32,8 +38,9 @@ async def on_policy_retired(event: PolicyRetired, uow: UnitOfWork) -> None:
 
 
 HANDLERS = {
-    "department.record.submitted": on_department_record,
     "policy.published": on_policy_published,
     "policy.retired": on_policy_retired,
 }
+# A run of department records is stored and evaluated with a fixed number of queries.
+BATCH_HANDLERS = {"department.record.submitted": on_department_records}
 CONSUMED_TOPICS = ["department-records", "policies"]

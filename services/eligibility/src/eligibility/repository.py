@@ -24,9 +24,23 @@ class EligibilityRepository:
         self._session.add(fact)
         await self._session.flush()
 
+    async def add_facts(self, facts: Sequence[Fact]) -> None:
+        self._session.add_all(facts)
+        await self._session.flush()
+
+    async def facts_by_ids(self, record_ids: Sequence[str]) -> list[Fact]:
+        rows = await self._session.scalars(sa.select(Fact).where(Fact.record_id.in_(record_ids)))
+        return list(rows)
+
     async def active_facts(self, uscc: str) -> list[Fact]:
         rows = await self._session.scalars(
             sa.select(Fact).where(Fact.uscc == uscc, Fact.revoked.is_(False)).order_by(Fact.record_id)
+        )
+        return list(rows)
+
+    async def active_facts_in(self, usccs: Sequence[str]) -> list[Fact]:
+        rows = await self._session.scalars(
+            sa.select(Fact).where(Fact.uscc.in_(usccs), Fact.revoked.is_(False)).order_by(Fact.uscc, Fact.record_id)
         )
         return list(rows)
 

@@ -41,7 +41,10 @@ Change = Literal["new", "changed", "withdrawn"]
 class Repository(Protocol):
     async def get_fact(self, record_id: str) -> Fact | None: ...
     async def add_fact(self, fact: Fact) -> None: ...
+    async def add_facts(self, facts: Sequence[Fact]) -> None: ...
+    async def facts_by_ids(self, record_ids: Sequence[str]) -> list[Fact]: ...
     async def active_facts(self, uscc: str) -> list[Fact]: ...
+    async def active_facts_in(self, usccs: Sequence[str]) -> list[Fact]: ...
     async def active_facts_of(self, usccs: Sequence[str], record_types: Iterable[str]) -> list[Fact]: ...
     async def enterprises_with(self, record_types: Iterable[str]) -> list[str]: ...
     async def get_policy(self, policy_id: str) -> Policy | None: ...
@@ -53,6 +56,10 @@ class Repository(Protocol):
     async def active_entitlements_under(self, policy_id: str) -> list[Entitlement]: ...
     async def add_entitlement(self, entitlement: Entitlement) -> None: ...
     async def entitlements_for(self, uscc: str) -> list[Entitlement]: ...
+
+
+class EntitlementSink(Protocol):
+    async def add_entitlement(self, entitlement: Entitlement) -> None: ...
 
 
 def entitlement_id(uscc: str, policy_id: str, award_key: str) -> uuid.UUID:
@@ -147,7 +154,7 @@ class PolicyRef:
 
 
 async def _apply(
-    repo: Repository,
+    repo: EntitlementSink,
     *,
     uscc: str,
     enterprise_name: str | None,
@@ -220,7 +227,7 @@ def _evaluate(policy: rules.CompiledPolicy, uscc: str, facts: Sequence[rules.Fac
 
 
 async def _redetermine(
-    repo: Repository,
+    repo: EntitlementSink,
     *,
     uscc: str,
     enterprise_name: str | None,
@@ -281,44 +288,60 @@ def validate_record(city: City, record: DepartmentRecordSubmitted) -> bool:
     return True
 
 
-async def _store_fact(repo: Repository, record: DepartmentRecordSubmitted, now: datetime) -> tuple[set[str], set[str]]:
-    """Apply the record to the facts; returns the enterprises and record types whose
-    evaluation it may change (both empty when nothing that matters changed)."""
-    fact = await repo.get_fact(record.record_id)
+@dataclass(frozen=True)
+class FactChange:
+    """What applying one record did: the fact it created (if none existed), and the
+    enterprises and record types whose evaluation it may change (both empty when
+    nothing that matters changed)."""
+
+    created: Fact | None
+    usccs: set[str]
+    record_types: set[str]
+
+
+def _change_fact(fact: Fact | None, record: DepartmentRecordSubmitted, now: datetime) -> FactChange:
+    """Apply the record to the stored fact of its record id (None: there is none yet)."""
     if record.action == "revoke":
         if fact is None or fact.revoked:
-            return set(), set()
+            return FactChange(None, set(), set())
         fact.revoked = True
         fact.updated_at = now
-        return {fact.uscc}, {fact.record_type}
+        return FactChange(None, {fact.uscc}, {fact.record_type})
     if fact is None:
-        await repo.add_fact(
-            Fact(
-                record_id=record.record_id,
-                uscc=record.uscc,
-                department=record.department,
-                record_type=record.record_type,
-                effective_date=record.effective_date,
-                attributes=record.attributes,
-                enterprise_name=record.enterprise_name,
-                revoked=False,
-                received_at=record.received_at,
-                updated_at=now,
-            )
+        created = Fact(
+            record_id=record.record_id,
+            uscc=record.uscc,
+            department=record.department,
+            record_type=record.record_type,
+            effective_date=record.effective_date,
+            attributes=record.attributes,
+            enterprise_name=record.enterprise_name,
+            revoked=False,
+            received_at=record.received_at,
+            updated_at=now,
         )
-        return {record.uscc}, {record.record_type}
+        return FactChange(created, {record.uscc}, {record.record_type})
     before = (fact.uscc, fact.department, fact.record_type, fact.effective_date, fact.attributes, fact.revoked)
     after = (record.uscc, record.department, record.record_type, record.effective_date, record.attributes, False)
     if record.enterprise_name and record.enterprise_name != fact.enterprise_name:
         fact.enterprise_name = record.enterprise_name
         fact.updated_at = now
     if before == after:
-        return set(), set()
+        return FactChange(None, set(), set())
     usccs, types = {fact.uscc, record.uscc}, {fact.record_type, record.record_type}
     fact.uscc, fact.department, fact.record_type = record.uscc, record.department, record.record_type
     fact.effective_date, fact.attributes, fact.revoked = record.effective_date, record.attributes, False
     fact.received_at, fact.updated_at = record.received_at, now
-    return usccs, types
+    return FactChange(None, usccs, types)
+
+
+async def _store_fact(repo: Repository, record: DepartmentRecordSubmitted, now: datetime) -> tuple[set[str], set[str]]:
+    """Apply the record to the facts; returns the enterprises and record types whose
+    evaluation it may change (both empty when nothing that matters changed)."""
+    change = _change_fact(await repo.get_fact(record.record_id), record, now)
+    if change.created is not None:
+        await repo.add_fact(change.created)
+    return change.usccs, change.record_types
 
 
 async def record_submitted(
@@ -347,6 +370,94 @@ async def record_submitted(
             withdrawal_reason="企业数据已更新或撤销，不再符合政策条件，",
         )
     return events
+
+
+class _BatchState:
+    """The facts and entitlements of every enterprise a run of records may touch,
+    loaded once and kept current in memory while the run is applied record by record."""
+
+    def __init__(self, repo: Repository, facts: Iterable[Fact], entitlements: Iterable[Entitlement]) -> None:
+        self._repo = repo
+        self.facts: dict[str, dict[str, Fact]] = defaultdict(dict)  # uscc -> record id -> fact
+        for fact in facts:
+            self.facts[fact.uscc][fact.record_id] = fact
+        self.entitlements: dict[str, list[Entitlement]] = defaultdict(list)
+        for row in entitlements:
+            self.entitlements[row.uscc].append(row)
+
+    def place(self, fact: Fact, previous_uscc: str | None) -> None:
+        if previous_uscc is not None and previous_uscc != fact.uscc:
+            self.facts[previous_uscc].pop(fact.record_id, None)
+        self.facts[fact.uscc][fact.record_id] = fact
+
+    def active_facts(self, uscc: str) -> list[Fact]:
+        held = self.facts[uscc]
+        return [held[record_id] for record_id in sorted(held) if not held[record_id].revoked]
+
+    async def add_entitlement(self, entitlement: Entitlement) -> None:
+        await self._repo.add_entitlement(entitlement)
+        self.entitlements[entitlement.uscc].append(entitlement)
+
+
+async def records_submitted(
+    repo: Repository, *, city: City, records: Sequence[DepartmentRecordSubmitted], now: datetime
+) -> list[list[EntitlementDetermined]]:
+    """Store a run of department records and announce every entitlement each one
+    changes: the same determinations, in the same order, as `record_submitted`
+    called on each record in turn, but with a fixed number of queries for the run.
+
+    Returns one list of determinations per record, in the order of `records`.
+    """
+    keeps = [validate_record(city, record) for record in records]
+    kept = [record for record, keep in zip(records, keeps, strict=True) if keep]
+    out: list[list[EntitlementDetermined]] = [[] for _ in records]
+    if not kept:
+        return out
+    stored = {fact.record_id: fact for fact in await repo.facts_by_ids(sorted({r.record_id for r in kept}))}
+    # Every enterprise and record type the run may touch: a record's own, and those of
+    # the fact it replaces (a correction may move a record to another enterprise).
+    usccs = {r.uscc for r in kept} | {f.uscc for f in stored.values()}
+    record_types = {r.record_type for r in kept} | {f.record_type for f in stored.values()}
+    policies = [p for p in await published_policies(repo) if p.input_record_types & record_types]
+    state: _BatchState | None = None
+    if policies:
+        ordered = sorted(usccs)
+        state = _BatchState(
+            repo,
+            [*await repo.active_facts_in(ordered), *stored.values()],
+            await repo.entitlements_of(ordered, [p.id for p in policies]),
+        )
+    created: list[Fact] = []
+    for index, record in enumerate(records):
+        if not keeps[index]:
+            continue
+        fact = stored.get(record.record_id)
+        previous_uscc = fact.uscc if fact is not None else None
+        change = _change_fact(fact, record, now)
+        if change.created is not None:
+            fact = stored[record.record_id] = change.created
+            created.append(fact)
+        if state is None or fact is None:
+            continue
+        state.place(fact, previous_uscc)
+        applying = [p for p in policies if p.input_record_types & change.record_types]
+        if not applying:
+            continue
+        for uscc in sorted(change.usccs):
+            facts = state.active_facts(uscc)
+            out[index] += await _redetermine(
+                state,
+                uscc=uscc,
+                enterprise_name=record.enterprise_name if uscc == record.uscc else _name_from(facts),
+                policies=applying,
+                facts=facts,
+                entitlements=list(state.entitlements[uscc]),
+                now=now,
+                withdrawal_reason="企业数据已更新或撤销，不再符合政策条件，",
+            )
+    if created:
+        await repo.add_facts(created)
+    return out
 
 
 # --- policies -----------------------------------------------------------------------

@@ -7,6 +7,7 @@ expressions, so a new policy is a new document, never new code here.
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -15,7 +16,7 @@ from typing import Any
 from mianshen_shared import city
 from mianshen_shared import uscc as uscc_rules
 from mianshen_shared.events.catalog import Explanation, FactUsed
-from mianshen_shared.rules.expressions import Expression
+from mianshen_shared.rules.expressions import Expression, RecordShape, Scope, record_shape
 from mianshen_shared.rules.loader import jsonable
 from mianshen_shared.rules.model import Award, Fact, PolicyInvalid
 from mianshen_shared.rules.modes import MODES, Mode, Outcome
@@ -40,6 +41,7 @@ class CompiledPolicy:
     _enterprise_sizes: frozenset[str] | None = field(repr=False)
     _legal_basis: str = field(repr=False)
     _clause: str = field(repr=False)
+    _record_shape: RecordShape = field(repr=False)
 
     @property
     def document(self) -> dict[str, Any]:
@@ -58,10 +60,13 @@ class CompiledPolicy:
         return True
 
     def _award(self, outcome: Outcome) -> Award:
+        # Built without validation: every field already has its type (strings from the
+        # compiled document and the modes, dates and JSON attributes from the facts),
+        # and validating each explanation cost more than the whole evaluation.
         return Award(
             award_key=outcome.award_key,
             amount_fen=outcome.amount_fen,
-            explanation=Explanation(
+            explanation=Explanation.model_construct(
                 policy_id=self.id,
                 policy_version=self.version,
                 legal_basis=self._legal_basis,
@@ -69,17 +74,34 @@ class CompiledPolicy:
                 rule=outcome.rule,
                 computation=outcome.computation,
                 facts=[
-                    FactUsed(
+                    FactUsed.model_construct(
                         record_id=f.record_id,
                         department=f.department,
                         record_type=f.record_type,
                         effective_date=f.effective_date,
-                        attributes=copy.deepcopy(f.attributes),
+                        attributes=_copy_json(f.attributes),
                     )
                     for f in outcome.facts
                 ],
             ),
         )
+
+
+def _copy_json(value: Any) -> Any:
+    """A copy of JSON data, so an explanation never shares the caller's attributes;
+    far cheaper than copy.deepcopy, which falls back to it for anything else."""
+    if isinstance(value, dict):
+        return {k: _copy_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy_json(v) for v in value]
+    if value is None or isinstance(value, str | int | float):
+        return value
+    return copy.deepcopy(value)
+
+
+# Only valid codes are remembered (an exception is not cached): an enterprise is
+# evaluated again on every record about it and under every policy.
+_valid_uscc = functools.lru_cache(maxsize=65536)(uscc_rules.validate)
 
 
 def _semantic_errors(document: dict[str, Any]) -> list[str]:
@@ -117,7 +139,10 @@ def compile_policy(document: dict[str, Any]) -> CompiledPolicy:
     errors = _semantic_errors(document)
     policy_ref = f"{document['id']} 第{document['version']}版"
 
+    sources: list[str] = []
+
     def compile_expression(source: str, path: str) -> Expression:
+        sources.append(source)
         try:
             return Expression.compile(source, path=path, policy_ref=policy_ref)
         except ValueError as exc:
@@ -146,6 +171,7 @@ def compile_policy(document: dict[str, Any]) -> CompiledPolicy:
         _enterprise_sizes=frozenset(sizes) if sizes is not None else None,
         _legal_basis=f"《{legal['title']}》（{legal['number']}）",
         _clause=document["clause"],
+        _record_shape=record_shape(sources),
     )
 
 
@@ -157,10 +183,10 @@ def evaluate(policy: CompiledPolicy, *, uscc: str, facts: Sequence[Fact]) -> lis
     get [], and zero amounts are not awards. Raises InvalidUSCC for a malformed code
     and PolicyEvaluationError when the document cannot be applied to a record.
     """
-    uscc_rules.validate(uscc)
+    _valid_uscc(uscc)
     if not uscc_rules.division_code(uscc).startswith(policy._division_prefix):
         return []
     relevant = sorted((f for f in facts if policy._counts(f)), key=lambda f: (f.effective_date, f.record_id))
-    outcomes = policy._mode.evaluate(relevant, dict(policy._params))
+    outcomes = policy._mode.evaluate(relevant, Scope(dict(policy._params), policy._record_shape))
     awards = [policy._award(o) for o in outcomes if o.amount_fen > 0]
     return sorted(awards, key=lambda a: a.award_key)

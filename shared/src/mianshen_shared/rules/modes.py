@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from mianshen_shared.rules.expressions import Expression, amount_text, record_context
+from mianshen_shared.rules.expressions import Expression, Scope, amount_text
 from mianshen_shared.rules.model import Fact
 
 DEFAULT_GROUP = "once"
@@ -29,11 +29,11 @@ class Outcome:
 
 
 class Mode(Protocol):
-    def evaluate(self, facts: Sequence[Fact], params: dict[str, int]) -> list[Outcome]: ...
+    def evaluate(self, facts: Sequence[Fact], scope: Scope) -> list[Outcome]: ...
 
 
-def _group_key(group_by: Expression | None, context: dict[str, Any], fact: Fact) -> str:
-    return DEFAULT_GROUP if group_by is None else group_by.key(context, fact)
+def _group_key(group_by: Expression | None, scope: Scope, fact: Fact) -> str:
+    return DEFAULT_GROUP if group_by is None else group_by.key(scope, fact)
 
 
 def _optional(award: dict[str, Any], name: str, compile_: Compiler) -> Expression | None:
@@ -72,19 +72,19 @@ class HighestTier:
             group_by=_optional(award, "group_by", compile_),
         )
 
-    def _tier_of(self, context: dict[str, Any], fact: Fact) -> int | None:
+    def _tier_of(self, scope: Scope, fact: Fact) -> int | None:
         for rank, tier in enumerate(self.tiers):
-            if tier.when.condition(context, fact):
+            if tier.when.condition(scope, fact):
                 return rank
         return None
 
-    def evaluate(self, facts: Sequence[Fact], params: dict[str, int]) -> list[Outcome]:
+    def evaluate(self, facts: Sequence[Fact], scope: Scope) -> list[Outcome]:
         groups: dict[str, list[tuple[int, Fact]]] = {}
         for fact in facts:
-            context = record_context(fact, params)
-            rank = self._tier_of(context, fact)
+            scope.bind_record(fact)
+            rank = self._tier_of(scope, fact)
             if rank is not None:
-                groups.setdefault(_group_key(self.group_by, context, fact), []).append((rank, fact))
+                groups.setdefault(_group_key(self.group_by, scope, fact), []).append((rank, fact))
         outcomes = []
         for key, matched in groups.items():
             # Stable sort keeps the earliest record first within a tier.
@@ -143,21 +143,21 @@ class PerItem:
             cap_label=award.get("cap_label", "每组最高"),
         )
 
-    def evaluate(self, facts: Sequence[Fact], params: dict[str, int]) -> list[Outcome]:
+    def evaluate(self, facts: Sequence[Fact], scope: Scope) -> list[Outcome]:
         groups: dict[str, list[_Item]] = {}
         duplicates: dict[str, list[Fact]] = {}  # by the group of the item they repeat
         seen: dict[str, str] = {}  # item_key -> group of the item that was counted
         for fact in facts:
-            context = record_context(fact, params)
-            if self.when is not None and not self.when.condition(context, fact):
+            scope.bind_record(fact)
+            if self.when is not None and not self.when.condition(scope, fact):
                 continue
-            item = self.item_key.key(context, fact)
+            item = self.item_key.key(scope, fact)
             if item in seen:
                 duplicates.setdefault(seen[item], []).append(fact)
                 continue
-            group = _group_key(self.group_by, context, fact)
+            group = _group_key(self.group_by, scope, fact)
             seen[item] = group
-            label = fact.record_id if self.item_label is None else self.item_label.text(context, fact)
+            label = fact.record_id if self.item_label is None else self.item_label.text(scope, fact)
             groups.setdefault(group, []).append(_Item(fact=fact, label=label))
         return [self._outcome(key, items, duplicates.get(key, [])) for key, items in groups.items()]
 
@@ -211,28 +211,37 @@ class Formula:
             computation=_optional(award, "computation", compile_),
         )
 
-    def evaluate(self, facts: Sequence[Fact], params: dict[str, int]) -> list[Outcome]:
+    def evaluate(self, facts: Sequence[Fact], scope: Scope) -> list[Outcome]:
         # A later record for the same group supersedes earlier ones (a department's
         # correction), so the group is decided on its latest record alone.
         latest: dict[str, tuple[Fact, list[Fact]]] = {}
+        # `vars` is bound only once every group is known, so group_by cannot read it.
         for fact in facts:
-            key = _group_key(self.group_by, record_context(fact, params), fact)
+            scope.bind_record(fact)
+            key = _group_key(self.group_by, scope, fact)
             superseded = [*latest[key][1], latest[key][0]] if key in latest else []
             latest[key] = (fact, superseded)
+        # `amount_fen` is readable by the computation text alone, so that text runs in a
+        # scope of its own rather than leaving the amount bound for the next group.
+        text_scope = scope.fresh()
         outcomes = []
         for key, (fact, superseded) in latest.items():
-            context = record_context(fact, params)
+            scope.bind_record(fact)
             derived: dict[str, Any] = {}
-            context["vars"] = derived
+            scope.bind("vars", derived)
             for name, expr in self.derive:
-                derived[name] = expr.run(context, fact)
-            if not self.when.condition(context, fact):
+                derived[name] = expr.run(scope, fact)
+                scope.bind("vars", derived)
+            if not self.when.condition(scope, fact):
                 continue
-            amount = self.amount_fen.fen(context, fact)
+            amount = self.amount_fen.fen(scope, fact)
             if self.computation is None:
                 text = f"按公式 {self.amount_fen.source} 计算，核定{amount_text(amount)}"
             else:
-                text = self.computation.text({**context, "amount_fen": amount}, fact)
+                text_scope.bind_record(fact)
+                text_scope.bind("vars", derived)
+                text_scope.bind("amount_fen", amount)
+                text = self.computation.text(text_scope, fact)
             if superseded:
                 text += f"（以最新记录 {fact.record_id} 为准，取代 {'、'.join(f.record_id for f in superseded)}）"
             outcomes.append(Outcome(key, amount, self.rule, text, (fact,)))
