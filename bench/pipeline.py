@@ -34,7 +34,7 @@ from mianshen_shared import testing
 from mianshen_shared.events import make_envelope, parse_envelope
 from mianshen_shared.events.catalog import DepartmentRecordSubmitted
 from mianshen_shared.stack import DEFAULT_PORTS, SERVICES, LocalStack
-from mianshen_shared.topics import physical
+from mianshen_shared.topics import TOPICS, physical
 
 
 def free_port() -> int:
@@ -64,12 +64,11 @@ async def committed(bootstrap: str, group: str, topic: str) -> int:
         await admin.close()
 
 
-async def end_offsets(bootstrap: str, topic: str) -> int:
+async def end_offsets(bootstrap: str, topic: str, partitions: int) -> int:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await consumer.start()
     try:
-        await consumer.topics()  # loads the cluster metadata partitions_for_topic reads
-        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+        parts = [TopicPartition(topic, p) for p in range(partitions)]
         return sum((await consumer.end_offsets(parts)).values())
     finally:
         # aiokafka's stop() of a consumer that never subscribed can raise a stray
@@ -109,14 +108,26 @@ async def throughput(stack: LocalStack, n: int) -> None:
             print(f"  gave up: {done}/{n} committed after 900 s")
             return
     elapsed = time.monotonic() - started
-    determinations = await end_offsets(stack.kafka_bootstrap, physical("entitlements", stack.topic_prefix))
+    determinations = await end_offsets(
+        stack.kafka_bootstrap, physical("entitlements", stack.topic_prefix), TOPICS["entitlements"].partitions
+    )
     print(f"throughput: {n} records produced in {produced:.1f}s; stored and evaluated by eligibility in {elapsed:.1f}s")
     print(
         f"  sustained {n / elapsed:,.0f} records/s into stored determinations ({determinations} determinations emitted)"
     )
 
 
+async def settle(stack: LocalStack) -> None:
+    """Wait until confirmation has consumed every determination, so the latency run
+    does not queue behind the throughput run's backlog."""
+    topic = physical("entitlements", stack.topic_prefix)
+    end = await end_offsets(stack.kafka_bootstrap, topic, TOPICS["entitlements"].partitions)
+    while await committed(stack.kafka_bootstrap, f"{stack.topic_prefix}confirmation", topic) < end:
+        await asyncio.sleep(0.5)
+
+
 async def latency(stack: LocalStack, rate: int, seconds: int) -> None:
+    await settle(stack)
     pushed: dict[str, float] = {}
     requested: dict[str, float] = {}
     topic = physical("confirmations", stack.topic_prefix)
@@ -203,7 +214,8 @@ async def main() -> None:
                 [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--format", "raw",
                  "--output", str(out), "--nonblocking"]
             )
-        await throughput(stack, args.records)
+        if args.records:
+            await throughput(stack, args.records)
         if spy is not None:
             spy.send_signal(2)
             spy.wait()

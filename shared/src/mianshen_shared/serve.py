@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 
 import uvicorn
 
@@ -22,6 +23,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
+    # Event handling allocates many short-lived objects per message; collect the
+    # young generation less often (the default 700 made GC ~15% of CPU under load).
+    gc.set_threshold(50_000, 20, 20)
     # log_config=None keeps the service's own JSON logging (mianshen_shared.logs).
     uvicorn.run(
         APPS[args.name],

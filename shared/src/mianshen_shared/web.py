@@ -3,6 +3,7 @@ ids, metrics, structured logs, `/healthz`, `/readyz` and `/metrics`."""
 
 from __future__ import annotations
 
+import gc
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -39,6 +40,9 @@ def create_service_app(
         await runtime.start(migrate=migrate_on_start)
         if on_startup:
             await on_startup(runtime)
+        # Everything loaded at startup lives as long as the process: keep it out of
+        # the collector's way (measured: ~15% of eligibility's CPU under load).
+        gc.freeze()
         try:
             yield
         finally:

@@ -122,25 +122,28 @@ class EventConsumer:
         try:
             while not self._stopping:
                 batch = await consumer.getmany(timeout_ms=200, max_records=self._max_records)
-                for tp, messages in batch.items():
-                    await self._process_partition_batch(consumer, tp, messages)
+                if batch:
+                    await self._process_batch(consumer, batch)
         finally:
             await consumer.stop()
 
-    async def _process_partition_batch(
-        self, consumer: AIOKafkaConsumer, tp: TopicPartition, messages: list[ConsumerRecord[Any, Any]]
+    async def _process_batch(
+        self, consumer: AIOKafkaConsumer, batch: dict[TopicPartition, list[ConsumerRecord[Any, Any]]]
     ) -> None:
+        """One poll's messages from every partition in one transaction, then one offset
+        commit. Order is kept within each partition, which is all Kafka promises; one
+        enterprise's events share a partition, so they stay in order."""
         deliveries: list[tuple[ConsumerRecord[Any, Any], Delivery | None]] = []
-        for msg in messages:
-            delivery = await self._decode(msg)
-            deliveries.append((msg, delivery))
+        for messages in batch.values():
+            for msg in messages:
+                deliveries.append((msg, await self._decode(msg)))
         backoff = 0.2
         while True:
             try:
                 await self._apply_batch(deliveries)
                 break
             except TRANSIENT as exc:
-                log.warning("transient failure handling %s; retrying in %.1fs: %s", tp, backoff, exc)
+                log.warning("transient failure handling a batch; retrying in %.1fs: %s", backoff, exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
             except Exception:
@@ -148,7 +151,7 @@ class EventConsumer:
                 # its own so only the bad one goes to the dead-letter topic.
                 await self._apply_one_by_one(deliveries)
                 break
-        await consumer.commit({tp: messages[-1].offset + 1})
+        await consumer.commit({tp: messages[-1].offset + 1 for tp, messages in batch.items()})
         if self._on_commit:
             self._on_commit()
 
