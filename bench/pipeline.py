@@ -205,20 +205,26 @@ async def main() -> None:
         )
         spy = None
         if args.profile:
-            import subprocess
             import sys
 
             pid = stack.procs[args.profile].popen.pid  # type: ignore[union-attr]
             out = Path(tempfile.gettempdir()) / f"profile-{args.profile}.txt"
-            spy = subprocess.Popen(
-                [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--format", "raw",
-                 "--output", str(out), "--nonblocking"]
+            spy = await asyncio.create_subprocess_exec(
+                str(Path(sys.executable).parent / "py-spy"),
+                "record",
+                "--pid",
+                str(pid),
+                "--format",
+                "raw",
+                "--output",
+                str(out),
+                "--nonblocking",
             )
         if args.records:
             await throughput(stack, args.records)
         if spy is not None:
             spy.send_signal(2)
-            spy.wait()
+            await spy.wait()
             print(f"profile of {args.profile}: {out}")
         if not args.skip_latency:
             await latency(stack, args.rate, args.seconds)
