@@ -151,9 +151,9 @@ class EventConsumer:
                 # its own so only the bad one goes to the dead-letter topic.
                 await self._apply_one_by_one(deliveries)
                 break
-        await consumer.commit({tp: messages[-1].offset + 1 for tp, messages in batch.items()})
         if self._on_commit:
-            self._on_commit()
+            self._on_commit()  # the database commit is done: the relay may publish now
+        await consumer.commit({tp: messages[-1].offset + 1 for tp, messages in batch.items()})
 
     async def _decode(self, msg: ConsumerRecord[Any, Any]) -> Delivery | None:
         try:
