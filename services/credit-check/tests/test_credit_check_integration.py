@@ -64,3 +64,32 @@ async def test_listed_enterprise_is_held_and_bad_messages_are_dead_lettered(pg_d
         assert status["listed"] is True
         assert status["assessments"][0]["decision"] == "held"
         assert (await client.get("/enterprises/not-a-code/credit")).status_code == 422
+
+
+async def test_two_replicas_share_the_work_through_a_rebalance_and_assess_each_acceptance_once(
+    pg_database, topic_prefix
+) -> None:
+    settings = Settings(
+        database_url=await pg_database("credit_check"),
+        topic_prefix=topic_prefix,
+        kafka_bootstrap=testing.KAFKA_BOOTSTRAP,
+    )
+    first, second = create_app(settings), create_app(settings)
+    confirmations = physical("confirmations", topic_prefix)
+    acceptances = [accepted(testing.make_uscc()) for _ in range(40)]
+
+    async def push(batch: list) -> None:
+        for a in batch:
+            env = make_envelope(a, source="test", subject=a.uscc, correlation_id="c")
+            await testing.produce(confirmations, env.to_bytes(), key=a.uscc)
+
+    async with first.router.lifespan_context(first):
+        await push(acceptances[:20])
+        async with second.router.lifespan_context(second):  # joins the group: a rebalance
+            await push(acceptances[20:])
+            async with testing.TopicReader(physical("credit-assessments", topic_prefix)) as out:
+                await out.wait_for(lambda _m: len(out.envelopes("credit.assessed")) >= 40, timeout=60)
+                for _ in range(10):  # anything assessed twice would show up now
+                    await out.poll()
+    assessed = [parse_payload(e).confirmation_id for e in out.envelopes("credit.assessed")]
+    assert sorted(assessed) == sorted(a.confirmation_id for a in acceptances)

@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
 from sqlalchemy import Table
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -121,9 +122,16 @@ class EventConsumer:
         await _start_with_retry(consumer)
         try:
             while not self._stopping:
-                batch = await consumer.getmany(timeout_ms=200, max_records=self._max_records)
-                if batch:
-                    await self._process_batch(consumer, batch)
+                try:
+                    batch = await consumer.getmany(timeout_ms=200, max_records=self._max_records)
+                    if batch:
+                        await self._process_batch(consumer, batch)
+                except KafkaError as exc:
+                    # A rebalance (another replica joined) or a broker outage: the
+                    # uncommitted messages come again, to us or to the new owner, and
+                    # are recognised by their event ids. Keep consuming.
+                    log.warning("Kafka error in the consumer loop; carrying on: %r", exc)
+                    await asyncio.sleep(1.0)
         finally:
             await consumer.stop()
 
