@@ -288,16 +288,17 @@ class EventConsumer:
                 )
             finally:
                 correlation.reset(token)
-        for row in rows:
-            token = correlation.set(row["headers"]["correlationid"])
-            try:
-                log.info(
-                    "emitted %s",
-                    row["headers"]["type"],
-                    extra={"event_id": row["event_id"], "subject": row["message_key"]},
-                )
-            finally:
-                correlation.reset(token)
+        if log.isEnabledFor(logging.DEBUG):
+            for row in rows:
+                token = correlation.set(row["headers"]["correlationid"])
+                try:
+                    log.debug(
+                        "emitted %s",
+                        row["headers"]["type"],
+                        extra={"event_id": row["event_id"], "subject": row["message_key"]},
+                    )
+                finally:
+                    correlation.reset(token)
 
     async def _dead_letter(
         self, msg: ConsumerRecord[Any, Any], reason: str, message: str, envelope: Envelope | None = None
