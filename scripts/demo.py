@@ -147,7 +147,7 @@ def main() -> int:
                 print(f"  {name}: {exc}")
                 continue
             for i in items:
-                print(f"  {name:<16} {i['policy_title']:<24} {format_yuan(i['amount_fen']):>16}  {i['status']}")
+                print(f"  {name:<16} {i['policy_title']:<24} {format_yuan(i['amount_fen']):>16}  {i['status_text']}")
     return 0
 
 

@@ -210,7 +210,10 @@ class EntitlementSummaryRead(_Mirrored):
     policy_version: int | None = None
     award_key: str | None = None
     amount_fen: int = Field(description="金额（分）")
-    status: str = Field(description="如 pending、paid、credit_held、payment_failed、declined、withdrawn")
+    status: str = Field(
+        description="awaiting_confirmation、accepted、declined、credit_held、awaiting_payment、paid、payment_failed、withdrawn"
+    )
+    status_text: str | None = Field(default=None, description="状态的中文说明，供前端展示")
     updated_at: datetime | None = None
 
 

@@ -355,3 +355,9 @@ async def test_acceptance_carries_the_correlation_id_of_the_department_push() ->
     await world.accept(world.requests()[-1])
     accepted_at = next(i for i, (p, _k) in enumerate(world.emit.emitted) if isinstance(p, ConfirmationAccepted))
     assert world.emit.correlation_ids[accepted_at] == "push-42"
+
+
+def test_every_entitlement_status_has_a_chinese_text_for_the_front_ends() -> None:
+    texts = {status: status.text for status in EntitlementStatus}
+    assert all(any("\u4e00" <= ch <= "\u9fff" for ch in t) for t in texts.values())
+    assert len(set(texts.values())) == len(texts), "two statuses read the same to an enterprise"

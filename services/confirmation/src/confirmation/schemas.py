@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from confirmation.models import Confirmation, Entitlement, StatusEvent
-from confirmation.service import ConfirmationView, EntitlementDetail, mask_account_number
+from confirmation.service import ConfirmationView, EntitlementDetail, EntitlementStatus, mask_account_number
 from mianshen_shared.events.catalog import BankAccount
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -113,11 +113,22 @@ class EntitlementSummary(BaseModel):
     award_key: str
     amount_fen: int
     status: str
+    status_text: str = Field(description="状态的中文说明，供前端展示")
     updated_at: datetime
 
     @classmethod
     def of(cls, entitlement: Entitlement) -> EntitlementSummary:
-        return cls.model_validate(entitlement)
+        return cls(
+            entitlement_id=entitlement.entitlement_id,
+            policy_id=entitlement.policy_id,
+            policy_title=entitlement.policy_title,
+            policy_version=entitlement.policy_version,
+            award_key=entitlement.award_key,
+            amount_fen=entitlement.amount_fen,
+            status=entitlement.status,
+            status_text=EntitlementStatus(entitlement.status).text,
+            updated_at=entitlement.updated_at,
+        )
 
 
 class EntitlementList(BaseModel):

@@ -48,6 +48,23 @@ class EntitlementStatus(StrEnum):
     PAYMENT_FAILED = "payment_failed"
     WITHDRAWN = "withdrawn"
 
+    @property
+    def text(self) -> str:
+        """How the front ends show the status to the enterprise."""
+        return ENTITLEMENT_STATUS_TEXT[self]
+
+
+ENTITLEMENT_STATUS_TEXT = {
+    EntitlementStatus.AWAITING_CONFIRMATION: "待确认申领",
+    EntitlementStatus.ACCEPTED: "已确认，信用核查中",
+    EntitlementStatus.DECLINED: "已放弃",
+    EntitlementStatus.CREDIT_HELD: "因信用记录暂缓兑现",
+    EntitlementStatus.AWAITING_PAYMENT: "待拨付",
+    EntitlementStatus.PAID: "已兑现",
+    EntitlementStatus.PAYMENT_FAILED: "拨付失败",
+    EntitlementStatus.WITHDRAWN: "资格已撤回",
+}
+
 
 class ConfirmationStatus(StrEnum):
     PENDING = "pending"
