@@ -32,10 +32,9 @@ from gateway.schemas import (
     PolicySummaryRead,
     Problem,
 )
-from mianshen_shared import uscc as uscc_rules
 from mianshen_shared.api import Items
 from mianshen_shared.problems import ProblemError
-from mianshen_shared.web import CorrelationId
+from mianshen_shared.web import CorrelationId, EnterpriseUSCC
 
 _PROBLEM_DESCRIPTIONS = {
     400: "请求体不是合法的JSON（malformed_json）",
@@ -61,18 +60,6 @@ def require_json(request: Request) -> None:
         raise ProblemError(415, "unsupported_media_type", "请求体应为JSON（Content-Type: application/json）")
 
 
-def enterprise_uscc(
-    uscc: Annotated[str, Path(description="统一社会信用代码（18位，含校验位）", examples=["91410105MA9DEM0100"])],
-) -> str:
-    try:
-        return uscc_rules.validate(uscc)
-    except uscc_rules.InvalidUSCC as exc:
-        raise ProblemError(
-            422, "invalid_uscc", exc.message, errors=[{"field": "uscc", "code": exc.reason, "message": exc.message}]
-        ) from exc
-
-
-EnterpriseUSCC = Annotated[str, Depends(enterprise_uscc)]
 JsonBody = Depends(require_json)
 PolicyId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,119}$", description="政策编号")]
 ConfirmationStatus = Annotated[

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends
 
 from confirmation import service
 from confirmation.repository import ConfirmationRepository
@@ -22,19 +22,10 @@ from confirmation.schemas import (
     EntitlementSummary,
 )
 from confirmation.service import ConfirmationStatus
-from mianshen_shared import uscc as uscc_rules
 from mianshen_shared.events import Envelope, Payload
-from mianshen_shared.problems import ProblemError
-from mianshen_shared.web import CorrelationId, DbSession, RuntimeDep
+from mianshen_shared.web import CorrelationId, DbSession, EnterpriseUSCC, RuntimeDep
 
 router = APIRouter(prefix="/enterprises", tags=["confirmation"])
-
-
-def enterprise_uscc(uscc: Annotated[str, Path(description="统一社会信用代码")]) -> str:
-    try:
-        return uscc_rules.validate(uscc)
-    except uscc_rules.InvalidUSCC as exc:
-        raise ProblemError(422, exc.reason, exc.message) from exc
 
 
 def outbox_emitter(session: DbSession, runtime: RuntimeDep, request_correlation: CorrelationId) -> service.Emit:
@@ -46,7 +37,7 @@ def outbox_emitter(session: DbSession, runtime: RuntimeDep, request_correlation:
     return emit
 
 
-USCC = Annotated[str, Depends(enterprise_uscc)]
+USCC = EnterpriseUSCC
 Emitter = Annotated[service.Emit, Depends(outbox_emitter)]
 
 

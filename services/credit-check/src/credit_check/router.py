@@ -5,18 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 
 from credit_check.repository import CreditRepository
 from credit_check.schemas import AssessmentRead, CreditRecordRead, CreditStatusRead
-from mianshen_shared.web import DbSession
+from mianshen_shared.web import DbSession, EnterpriseUSCC
 
 router = APIRouter(prefix="/enterprises", tags=["credit"])
-USCC = Path(pattern=r"^[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$", description="统一社会信用代码")
 
 
 @router.get("/{uscc}/credit", response_model=CreditStatusRead)
-async def credit_status(session: DbSession, uscc: str = USCC) -> CreditStatusRead:
+async def credit_status(session: DbSession, uscc: EnterpriseUSCC) -> CreditStatusRead:
     repo = CreditRepository(session)
     today = datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai")).date()
     active = await repo.active_records(uscc, today, "black")

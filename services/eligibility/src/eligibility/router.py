@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter
 
 from eligibility import service
 from eligibility.repository import EligibilityRepository
 from eligibility.schemas import EligibilitySummaryRead, EntitlementRead, FactRead, PolicyAmountRead
-from mianshen_shared import uscc as uscc_rules
 from mianshen_shared.api import Items
-from mianshen_shared.problems import ProblemError
-from mianshen_shared.web import DbSession
+from mianshen_shared.web import DbSession, EnterpriseUSCC
 
 router = APIRouter(prefix="/enterprises", tags=["eligibility"])
 
 
-def valid_uscc(uscc: Annotated[str, Path(max_length=64, description="统一社会信用代码")]) -> str:
-    try:
-        return uscc_rules.validate(uscc)
-    except uscc_rules.InvalidUSCC as exc:
-        raise ProblemError(422, exc.reason, exc.message) from exc
-
-
-USCC = Annotated[str, Depends(valid_uscc)]
+USCC = EnterpriseUSCC
 
 
 @router.get("/{uscc}/entitlements", response_model=Items[EntitlementRead])
