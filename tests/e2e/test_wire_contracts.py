@@ -1,4 +1,5 @@
-"""Producers' real output on the wire, checked against the published contracts.
+"""Producers' real output on the wire, checked against the published contracts
+(schema and recorded example).
 
 Runs after the flow tests in this package (same stack): every event any service
 put on any topic must match its JSON Schema in tests/contract/schemas/."""
@@ -19,6 +20,7 @@ from mianshen_shared.topics import DEAD_LETTER, TOPICS, physical
 
 pytestmark = pytest.mark.e2e
 SCHEMAS = REPO_ROOT / "tests" / "contract" / "schemas"
+EXAMPLES = REPO_ROOT / "tests" / "contract" / "examples"
 
 
 async def test_every_event_on_the_wire_matches_its_published_schema(stack: LocalStack) -> None:
@@ -45,7 +47,11 @@ async def test_every_event_on_the_wire_matches_its_published_schema(stack: Local
             assert message.key.decode() == envelope.subject, "records are keyed by their subject"
             schema = json.loads((SCHEMAS / f"{envelope.type}.schema.json").read_text("utf-8"))
             validator = Draft202012Validator(schema, format_checker=FormatChecker())
-            problems += [f"{envelope.type}: {e.message}" for e in validator.iter_errors(json.loads(message.value))]
+            body = json.loads(message.value)
+            problems += [f"{envelope.type}: {e.message}" for e in validator.iter_errors(body)]
+            recorded = json.loads((EXAMPLES / f"{envelope.type}.json").read_text("utf-8"))
+            if set(body) != set(recorded) or set(body["data"]) != set(recorded["data"]):
+                problems.append(f"{envelope.type}: fields differ from the recorded example")
             seen[envelope.type] += 1
     assert problems == []
     produced_by_the_flow = {
