@@ -119,6 +119,14 @@ def main() -> int:
         pushed = gw.post("/v1/data-events", json={"records": records})
         print(f"部门推送 {len(records)} 条数据 → {pushed.status_code} {pushed.json()}")
         pushed.raise_for_status()
+        # Credit records and confirmations travel on different topics; wait until the
+        # credit department's record is on file before the enterprise answers.
+        listed = {r["uscc"] for r in records if r["department"] == "credit"}
+        for code in listed:
+            wait(
+                "信用核查记录入库",
+                lambda code=code: gw.get(f"/v1/enterprises/{code}/credit").json().get("listed"),
+            )
         for name, code in ENTERPRISES.items():
             pending = wait(
                 f"{name} 的意愿确认请求",
