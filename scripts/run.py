@@ -15,6 +15,10 @@ from mianshen_shared.stack import SERVICES, LocalStack
 PG = "postgresql+asyncpg://postgres@127.0.0.1:55432/{}"
 
 
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--demo", action="store_true", help="push sample department data and walk it to payment")
@@ -25,43 +29,40 @@ def main() -> int:
     urls = {svc: PG.format(svc.replace("-", "_")) for svc in SERVICES} if args.postgres else {}
     stack = LocalStack(state_dir=args.state_dir, database_urls=urls)
     started = time.monotonic()
+    # Ctrl-C and SIGTERM end the run wherever it is — starting, demo or waiting —
+    # and the finally clause stops every process it started.
+    signal.signal(signal.SIGTERM, _interrupt)
     print(
         "启动中：finance-sim、policy-catalog、eligibility、confirmation、credit-check、payment、gateway …", flush=True
     )
     try:
-        stack.start()
-        stack.seed_policies()
-    except Exception as exc:
-        print(f"启动失败：{exc}", file=sys.stderr)
+        try:
+            stack.start()
+            stack.seed_policies()
+        except (RuntimeError, TimeoutError, subprocess.CalledProcessError) as exc:
+            print(f"启动失败：{exc}", file=sys.stderr)
+            return 1
+        gateway = stack.url("gateway")
+        print(f"\n平台已就绪（{time.monotonic() - started:.1f} 秒）", flush=True)
+        print(f"  网关 gateway:        {gateway}")
+        print(f"  接口文档 API docs:    {gateway}/docs")
+        print(f"  财政模拟 finance-sim: {stack.url('finance-sim')}/docs")
+        print(f"  日志 logs:           {args.state_dir / 'logs'}")
+        print("  推送示例数据: scripts/demo   （或启动时加 --demo）")
+        print("按 Ctrl-C 停止。", flush=True)
+        if args.demo:
+            subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "demo.py"), "--gateway", gateway], check=False)
+        while True:
+            for name, proc in stack.procs.items():
+                if proc.popen is not None and proc.popen.poll() is not None:
+                    print(f"{name} 已退出（{proc.popen.returncode}），日志：{proc.log_path}", file=sys.stderr)
+                    return 1
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("正在停止 …", flush=True)
         stack.stop()
-        return 1
-    gateway = stack.url("gateway")
-    print(f"\n平台已就绪（{time.monotonic() - started:.1f} 秒）", flush=True)
-    print(f"  网关 gateway:        {gateway}")
-    print(f"  接口文档 API docs:    {gateway}/docs")
-    print(f"  财政模拟 finance-sim: {stack.url('finance-sim')}/docs")
-    print(f"  日志 logs:           {args.state_dir / 'logs'}")
-    print("  推送示例数据: scripts/demo   （或启动时加 --demo）")
-    print("按 Ctrl-C 停止。", flush=True)
-    if args.demo:
-        subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "demo.py"), "--gateway", gateway], check=False)
-
-    stopping = False
-
-    def _stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
-    while not stopping:
-        for name, proc in stack.procs.items():
-            if proc.popen is not None and proc.popen.poll() is not None:
-                print(f"{name} 已退出（{proc.popen.returncode}），日志：{proc.log_path}", file=sys.stderr)
-                stopping = True
-        time.sleep(0.5)
-    print("正在停止 …", flush=True)
-    stack.stop()
     return 0
 
 
