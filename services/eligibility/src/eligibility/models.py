@@ -64,6 +64,60 @@ class Entitlement(Base):
     status: Mapped[str] = mapped_column(sa.String(10))  # active / withdrawn
     explanation: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
     determined_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    # Set once the finance system has paid it: a settled entitlement is history, never
+    # changed or withdrawn by a later evaluation (recovering an overpayment is 回头看's).
+    paid_fen: Mapped[int | None] = mapped_column(sa.BigInteger, nullable=True, default=None)
+    settled_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), nullable=True, default=None)
+
+
+class AwardHistory(Base):
+    """What a policy has already paid an enterprise for one award key, from `payment.issued`.
+
+    The rule engine decides 级差, caps, 首次 and 不重复 against these rows; one row per
+    entitlement, so a repeated payment event can never count twice.
+    """
+
+    __tablename__ = "award_history"
+    __table_args__ = (sa.Index("ix_award_history_uscc_policy", "uscc", "policy_id"),)
+
+    entitlement_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    uscc: Mapped[str] = mapped_column(sa.String(18))
+    policy_id: Mapped[str] = mapped_column(sa.String(120))
+    award_key: Mapped[str] = mapped_column(sa.String(200))
+    amount_fen: Mapped[int] = mapped_column(sa.BigInteger)
+    paid_on: Mapped[date] = mapped_column(sa.Date)  # Asia/Shanghai
+    policy_version: Mapped[int] = mapped_column(sa.Integer)
+    payment_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid)
+    payment_event_id: Mapped[str] = mapped_column(sa.String(36))
+    recorded_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+
+
+class ReevaluationJob(Base):
+    """One policy re-checked against every enterprise it may concern, in chunks.
+
+    `cursor` is the last enterprise (by USCC) whose chunk committed, so a worker that
+    dies resumes after it; the chunk's determinations and this progress share a transaction.
+    """
+
+    __tablename__ = "reevaluation_jobs"
+    __table_args__ = (sa.Index("ix_reevaluation_jobs_status_created", "status", "created_at"),)
+
+    job_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    policy_id: Mapped[str] = mapped_column(sa.String(120), index=True)
+    policy_version: Mapped[int] = mapped_column(sa.Integer)
+    reason: Mapped[str] = mapped_column(sa.String(10))  # published / retired / manual
+    note: Mapped[str | None] = mapped_column(sa.String(500), nullable=True)
+    status: Mapped[str] = mapped_column(sa.String(12))  # queued / running / done / failed / superseded
+    total: Mapped[int] = mapped_column(sa.Integer)
+    done: Mapped[int] = mapped_column(sa.Integer)
+    determinations: Mapped[int] = mapped_column(sa.Integer)
+    cursor: Mapped[str | None] = mapped_column(sa.String(18), nullable=True)
+    correlation_id: Mapped[str] = mapped_column(sa.String(200))
+    last_error: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
 
 
 outbox_table, processed_events_table = messaging_tables(Base.metadata)

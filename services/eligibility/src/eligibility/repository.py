@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from eligibility.models import Entitlement, Fact, Policy
+from eligibility.models import AwardHistory, Entitlement, Fact, Policy, ReevaluationJob
+
+# Jobs a worker still has to finish.
+OPEN_JOB_STATUSES = ("queued", "running")
 
 
 class EligibilityRepository:
@@ -92,21 +96,10 @@ class EligibilityRepository:
         )
         return list(rows)
 
-    async def enterprises_entitled_under(self, policy_id: str) -> list[str]:
-        rows = await self._session.scalars(
-            sa.select(Entitlement.uscc)
-            .where(Entitlement.policy_id == policy_id, Entitlement.status == "active")
-            .distinct()
+    async def get_entitlement(self, entitlement_id: uuid.UUID) -> Entitlement | None:
+        return await self._session.scalar(
+            sa.select(Entitlement).where(Entitlement.entitlement_id == entitlement_id).with_for_update()
         )
-        return list(rows)
-
-    async def active_entitlements_under(self, policy_id: str) -> list[Entitlement]:
-        rows = await self._session.scalars(
-            sa.select(Entitlement)
-            .where(Entitlement.policy_id == policy_id, Entitlement.status == "active")
-            .order_by(Entitlement.uscc, Entitlement.award_key)
-        )
-        return list(rows)
 
     async def add_entitlement(self, entitlement: Entitlement) -> None:
         self._session.add(entitlement)
@@ -118,3 +111,100 @@ class EligibilityRepository:
             .order_by(Entitlement.policy_id, Entitlement.award_key)
         )
         return list(rows)
+
+    # --- award history
+
+    async def history_of(self, usccs: Sequence[str], policy_ids: Sequence[str]) -> list[AwardHistory]:
+        rows = await self._session.scalars(
+            sa.select(AwardHistory)
+            .where(AwardHistory.uscc.in_(usccs), AwardHistory.policy_id.in_(policy_ids))
+            .order_by(AwardHistory.uscc, AwardHistory.policy_id, AwardHistory.paid_on, AwardHistory.award_key)
+        )
+        return list(rows)
+
+    async def get_award(self, entitlement_id: uuid.UUID) -> AwardHistory | None:
+        return await self._session.get(AwardHistory, entitlement_id)
+
+    async def add_award(self, award: AwardHistory) -> None:
+        self._session.add(award)
+        await self._session.flush()
+
+    # --- re-evaluation
+
+    async def lock_evaluations(self, *, exclusive: bool) -> None:
+        """Serialise a re-evaluation chunk (exclusive) with the consumer's handlers
+        (shared, so replicas' consumers never wait for each other): both read
+        entitlements and write what differs, and must not interleave. SQLite has a
+        single writer and needs nothing."""
+        if self._session.bind.dialect.name != "postgresql":
+            return
+        lock = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        await self._session.execute(sa.text(f"SELECT {lock}(hashtext('eligibility-evaluation'))"))
+
+    def _enterprises_query(self, policy_id: str, record_types: Iterable[str]) -> Any:
+        """Enterprises a re-evaluation of the policy concerns: those with facts of its
+        record types (none for a retired policy) and those holding an active,
+        unsettled entitlement under it."""
+        entitled = sa.select(Entitlement.uscc.label("uscc")).where(
+            Entitlement.policy_id == policy_id, Entitlement.status == "active", Entitlement.settled_at.is_(None)
+        )
+        types = list(record_types)
+        if not types:
+            return entitled.subquery()
+        with_facts = sa.select(Fact.uscc.label("uscc")).where(Fact.record_type.in_(types), Fact.revoked.is_(False))
+        return sa.union(with_facts, entitled).subquery()
+
+    async def count_enterprises_to_reevaluate(self, policy_id: str, record_types: Iterable[str]) -> int:
+        q = self._enterprises_query(policy_id, record_types)
+        return int(await self._session.scalar(sa.select(sa.func.count(sa.distinct(q.c.uscc)))) or 0)
+
+    async def enterprises_to_reevaluate(
+        self, policy_id: str, record_types: Iterable[str], *, after: str | None, limit: int
+    ) -> list[str]:
+        q = self._enterprises_query(policy_id, record_types)
+        stmt = sa.select(q.c.uscc).distinct().order_by(q.c.uscc).limit(limit)
+        if after is not None:
+            stmt = stmt.where(q.c.uscc > after)
+        return list(await self._session.scalars(stmt))
+
+    async def add_job(self, job: ReevaluationJob) -> None:
+        self._session.add(job)
+        await self._session.flush()
+
+    async def get_job(self, job_id: uuid.UUID) -> ReevaluationJob | None:
+        return await self._session.get(ReevaluationJob, job_id)
+
+    async def open_jobs_for(self, policy_id: str) -> list[ReevaluationJob]:
+        rows = await self._session.scalars(
+            sa.select(ReevaluationJob)
+            .where(ReevaluationJob.policy_id == policy_id, ReevaluationJob.status.in_(OPEN_JOB_STATUSES))
+            .with_for_update()
+        )
+        return list(rows)
+
+    async def next_job_id(self) -> uuid.UUID | None:
+        return await self._session.scalar(
+            sa.select(ReevaluationJob.job_id)
+            .where(ReevaluationJob.status.in_(OPEN_JOB_STATUSES))
+            .order_by(ReevaluationJob.created_at, ReevaluationJob.job_id)
+            .limit(1)
+        )
+
+    async def lock_open_job(self, job_id: uuid.UUID) -> ReevaluationJob | None:
+        """The job, locked and read afresh (another replica may have moved it on), if still open."""
+        return await self._session.scalar(
+            sa.select(ReevaluationJob)
+            .where(ReevaluationJob.job_id == job_id, ReevaluationJob.status.in_(OPEN_JOB_STATUSES))
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+
+    async def jobs(self, *, limit: int, offset: int) -> tuple[list[ReevaluationJob], int]:
+        rows = await self._session.scalars(
+            sa.select(ReevaluationJob)
+            .order_by(ReevaluationJob.created_at.desc(), ReevaluationJob.job_id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        total = await self._session.scalar(sa.select(sa.func.count()).select_from(ReevaluationJob))
+        return list(rows), int(total or 0)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from policy_catalog.models import PolicyVersion
+from policy_catalog.models import PolicyStatus, PolicyTransition, PolicyVersion
 
-# A policy is in force when the newest version that ever left draft is still published;
-# retiring that version takes the policy out of force rather than reviving an older one.
-_RELEASED = ("published", "retired")
+_RELEASED = (PolicyStatus.PUBLISHED.value, PolicyStatus.RETIRED.value)
 
 
 class PolicyRepository:
@@ -29,10 +29,11 @@ class PolicyRepository:
         )
         return list(rows)
 
-    async def in_force(self, policy_id: str | None = None) -> list[PolicyVersion]:
-        """The newest released version of each policy, where that version is published."""
+    async def newest_released(self, on: date, policy_id: str | None = None) -> list[PolicyVersion]:
+        """Per policy, the highest version ever published whose effective date is on or before `on`
+        (it may have been retired since; whether it is still in force is the service's call)."""
         newest = sa.select(PolicyVersion.policy_id, sa.func.max(PolicyVersion.version).label("version")).where(
-            PolicyVersion.status.in_(_RELEASED)
+            PolicyVersion.status.in_(_RELEASED), PolicyVersion.effective_from <= on
         )
         if policy_id is not None:
             newest = newest.where(PolicyVersion.policy_id == policy_id)
@@ -46,7 +47,18 @@ class PolicyRepository:
                     PolicyVersion.version == newest_sq.c.version,
                 ),
             )
-            .where(PolicyVersion.status == "published")
             .order_by(PolicyVersion.policy_id)
+        )
+        return list(rows)
+
+    async def add_transition(self, transition: PolicyTransition) -> None:
+        self._session.add(transition)
+        await self._session.flush()
+
+    async def transitions(self, policy_id: str, version: int) -> list[PolicyTransition]:
+        rows = await self._session.scalars(
+            sa.select(PolicyTransition)
+            .where(PolicyTransition.policy_id == policy_id, PolicyTransition.version == version)
+            .order_by(PolicyTransition.id)
         )
         return list(rows)

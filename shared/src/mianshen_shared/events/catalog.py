@@ -20,6 +20,11 @@ from mianshen_shared import uscc as uscc_rules
 from mianshen_shared.events.envelope import Envelope, InvalidEvent
 from mianshen_shared.money import Fen
 
+# cash_award / refund are paid by the finance system; fee_reduction / rent_reduction
+# are granted by a third party (a fee collector, a state-owned lessor) on instruction.
+BenefitKind = Literal["cash_award", "refund", "fee_reduction", "rent_reduction"]
+NON_CASH_BENEFITS: frozenset[str] = frozenset({"fee_reduction", "rent_reduction"})
+
 
 class Payload(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -79,6 +84,13 @@ class FactUsed(Payload):
     attributes: dict[str, Any]
 
 
+class ConditionChecked(Payload):
+    """One condition the rule engine tested, in Chinese, and its outcome (None: a note)."""
+
+    text: str
+    met: bool | None = None
+
+
 class Explanation(Payload):
     """Why this amount: the policy version, the clause, the rule, the facts."""
 
@@ -89,6 +101,9 @@ class Explanation(Payload):
     rule: str = Field(description="the award rule that applied, in the policy's own words")
     computation: str = Field(description="how the amount was computed, in Chinese")
     facts: list[FactUsed]
+    conditions: list[ConditionChecked] = Field(
+        default_factory=list, description="each condition tested and its outcome, in Chinese"
+    )
 
 
 class EntitlementDetermined(_HasUSCC):
@@ -101,7 +116,7 @@ class EntitlementDetermined(_HasUSCC):
     change: Literal["new", "changed", "withdrawn"]
     amount_fen: Fen
     previous_amount_fen: Fen | None = None
-    benefit_kind: Literal["cash_award", "refund", "fee_reduction"]
+    benefit_kind: BenefitKind
     explanation: Explanation
     determined_at: datetime
 

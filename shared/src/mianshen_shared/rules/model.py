@@ -29,6 +29,41 @@ class Award:
     explanation: Explanation
 
 
+@dataclass(frozen=True)
+class PriorAward:
+    """What this policy already paid the enterprise for one award_key (from payment
+    events). 级差/差额, caps, 首次 and 不重复 are all decided against these."""
+
+    award_key: str
+    amount_fen: int
+    paid_on: date
+    policy_version: int | None = None
+
+
+@dataclass(frozen=True)
+class Check:
+    """One condition the engine tested, in Chinese, and whether it held (None: not
+    a condition but a note, e.g. why a record was set aside)."""
+
+    text: str
+    met: bool | None
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """The answer to "what do I get under this policy, and why (not)?"."""
+
+    policy_id: str
+    policy_version: int
+    policy_title: str
+    legal_basis: str
+    clause: str
+    eligible: bool
+    awards: list[Award]
+    checks: list[Check]
+    summary: str
+
+
 class PolicyInvalid(ValueError):
     """A policy document that cannot be compiled; `errors` name the path of each fault."""
 

@@ -11,8 +11,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from mianshen_shared import city
 from mianshen_shared.rules.expressions import Expression, Scope, amount_text
-from mianshen_shared.rules.model import Fact
+from mianshen_shared.rules.model import Check, Fact
 
 DEFAULT_GROUP = "once"
 
@@ -21,15 +22,22 @@ Compiler = Callable[[str, str], Expression]  # (source, path) -> Expression
 
 @dataclass(frozen=True)
 class Outcome:
+    """What one group is entitled to in total, before what was already paid is counted."""
+
     award_key: str
     amount_fen: int
     rule: str
     computation: str
     facts: tuple[Fact, ...]
+    conditions: tuple[Check, ...] = ()
+
+
+# Checks are collected only when someone asks why (assess); evaluate passes None.
+Trace = list[Check] | None
 
 
 class Mode(Protocol):
-    def evaluate(self, facts: Sequence[Fact], scope: Scope) -> list[Outcome]: ...
+    def evaluate(self, facts: Sequence[Fact], scope: Scope, trace: Trace = None) -> list[Outcome]: ...
 
 
 def _group_key(group_by: Expression | None, scope: Scope, fact: Fact) -> str:
@@ -78,11 +86,13 @@ class HighestTier:
                 return rank
         return None
 
-    def evaluate(self, facts: Sequence[Fact], scope: Scope) -> list[Outcome]:
+    def evaluate(self, facts: Sequence[Fact], scope: Scope, trace: Trace = None) -> list[Outcome]:
         groups: dict[str, list[tuple[int, Fact]]] = {}
         for fact in facts:
             scope.bind_record(fact)
             rank = self._tier_of(scope, fact)
+            if trace is not None:
+                trace.append(_tier_check(self.tiers, rank, fact))
             if rank is not None:
                 groups.setdefault(_group_key(self.group_by, scope, fact), []).append((rank, fact))
         outcomes = []
@@ -103,9 +113,24 @@ class HighestTier:
                     rule=f"{self.rule}：取最高档“{best.label}”{amount_text(best.amount_fen)}",
                     computation=computation,
                     facts=tuple(fact for _, fact in matched),
+                    conditions=tuple(_tier_check(self.tiers, rank, fact) for rank, fact in matched),
                 )
             )
         return outcomes
+
+
+def fact_text(fact: Fact) -> str:
+    """How an explanation names a record: its id, the department that sent it, its date."""
+    department = city.current().departments.get(fact.department)
+    source = department.name if department is not None else fact.department
+    return f"记录 {fact.record_id}（{source}，{fact.effective_date.isoformat()}）"
+
+
+def _tier_check(tiers: Sequence[Tier], rank: int | None, fact: Fact) -> Check:
+    if rank is None:
+        names = "、".join(f"“{t.label}”" for t in tiers)
+        return Check(f"{fact_text(fact)}不符合任何奖励档次（{names}）", False)
+    return Check(f"{fact_text(fact)}符合“{tiers[rank].label}”（{amount_text(tiers[rank].amount_fen)}）", True)
 
 
 # --- per_item -----------------------------------------------------------------
@@ -143,18 +168,24 @@ class PerItem:
             cap_label=award.get("cap_label", "每组最高"),
         )
 
-    def evaluate(self, facts: Sequence[Fact], scope: Scope) -> list[Outcome]:
+    def evaluate(self, facts: Sequence[Fact], scope: Scope, trace: Trace = None) -> list[Outcome]:
         groups: dict[str, list[_Item]] = {}
         duplicates: dict[str, list[Fact]] = {}  # by the group of the item they repeat
         seen: dict[str, str] = {}  # item_key -> group of the item that was counted
         for fact in facts:
             scope.bind_record(fact)
             if self.when is not None and not self.when.condition(scope, fact):
+                if trace is not None:
+                    trace.append(Check(f"{fact_text(fact)}不满足计奖条件（{self.when.source}）", False))
                 continue
             item = self.item_key.key(scope, fact)
             if item in seen:
+                if trace is not None:
+                    trace.append(Check(f"{fact_text(fact)}与已计项目重复（{item}），不重复计奖", False))
                 duplicates.setdefault(seen[item], []).append(fact)
                 continue
+            if trace is not None:
+                trace.append(Check(f"{fact_text(fact)}计为一个奖励项目（{item}）", True))
             group = _group_key(self.group_by, scope, fact)
             seen[item] = group
             label = fact.record_id if self.item_label is None else self.item_label.text(scope, fact)
@@ -180,6 +211,7 @@ class PerItem:
             rule=self.rule,
             computation=text,
             facts=tuple(it.fact for it in items),
+            conditions=tuple(Check(f"{fact_text(it.fact)}计为项目“{it.label}”", True) for it in items),
         )
 
 
@@ -211,7 +243,7 @@ class Formula:
             computation=_optional(award, "computation", compile_),
         )
 
-    def evaluate(self, facts: Sequence[Fact], scope: Scope) -> list[Outcome]:
+    def evaluate(self, facts: Sequence[Fact], scope: Scope, trace: Trace = None) -> list[Outcome]:
         # A later record for the same group supersedes earlier ones (a department's
         # correction), so the group is decided on its latest record alone.
         latest: dict[str, tuple[Fact, list[Fact]]] = {}
@@ -232,7 +264,11 @@ class Formula:
             for name, expr in self.derive:
                 derived[name] = expr.run(scope, fact)
                 scope.bind("vars", derived)
-            if not self.when.condition(scope, fact):
+            met = self.when.condition(scope, fact)
+            check = Check(f"{fact_text(fact)}：条件 {self.when.source} {'成立' if met else '不成立'}", met)
+            if trace is not None:
+                trace.append(check)
+            if not met:
                 continue
             amount = self.amount_fen.fen(scope, fact)
             if self.computation is None:
@@ -244,7 +280,7 @@ class Formula:
                 text = self.computation.text(text_scope, fact)
             if superseded:
                 text += f"（以最新记录 {fact.record_id} 为准，取代 {'、'.join(f.record_id for f in superseded)}）"
-            outcomes.append(Outcome(key, amount, self.rule, text, (fact,)))
+            outcomes.append(Outcome(key, amount, self.rule, text, (fact,), (check,)))
         return outcomes
 
 
