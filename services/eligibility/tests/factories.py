@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
 from mianshen_shared import testing
-from mianshen_shared.events.catalog import DepartmentRecordSubmitted, PolicyPublished, PolicyRetired
+from mianshen_shared.config import REPO_ROOT
+from mianshen_shared.events.catalog import DepartmentRecordSubmitted, PaymentIssued, PolicyPublished, PolicyRetired
+from mianshen_shared.rules import load_policy_file
 
 SME_POLICY_ID = "zz-test-specialized-sme-award"
 LITTLE_GIANT_FEN = 200_000_000  # 200万元
@@ -85,3 +88,45 @@ def title_record(
         action=action,
     )
     return DepartmentRecordSubmitted(**raw, received_at=datetime.now(UTC))
+
+
+# --- the city's own policies, award history and payments -----------------------------
+
+SPECIALIZED_SME_POLICY = "policies/zhengzhou/02-specialized-sme-award.yaml"  # 不重复: once paid, nothing more
+APP_SOLUTION_POLICY = "policies/zhengzhou/09-industrial-app-solution-award.yaml"  # per item, 300万 per year
+MILLION_YUAN_FEN = 100_000_000
+
+
+def city_policy(path: str) -> dict[str, Any]:
+    return load_policy_file(REPO_ROOT / path)
+
+
+def app_solution_record(
+    uscc: str, solution_name: str, *, award_year: int = 2023, record_id: str | None = None
+) -> DepartmentRecordSubmitted:
+    raw = testing.make_record(
+        record_type="miit.industrial_app_solution_awarded",
+        department="gxj",
+        uscc_code=uscc,
+        effective_date=date(award_year, 9, 1),
+        attributes={"solution_name": solution_name, "award_year": award_year},
+        record_id=record_id,
+    )
+    return DepartmentRecordSubmitted(**raw, received_at=datetime.now(UTC))
+
+
+def payment_for(
+    entitlement: Any, *, amount_fen: int | None = None, issued_at: datetime | None = None, **changes: Any
+) -> PaymentIssued:
+    """The payment service's `payment.issued` for an entitlement (its whole amount by default)."""
+    fields: dict[str, Any] = {
+        "payment_id": uuid.uuid4(),
+        "entitlement_id": entitlement.entitlement_id,
+        "uscc": entitlement.uscc,
+        "policy_id": entitlement.policy_id,
+        "amount_fen": entitlement.amount_fen if amount_fen is None else amount_fen,
+        "idempotency_key": f"pay-{entitlement.entitlement_id}",
+        "finance_reference": "CZ-2026-000001",
+        "issued_at": issued_at or datetime.now(UTC),
+    }
+    return PaymentIssued(**(fields | changes))

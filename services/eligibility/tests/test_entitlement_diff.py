@@ -14,7 +14,7 @@ from mianshen_shared.events.catalog import Explanation, FactUsed
 from mianshen_shared.messaging import Rejected
 
 from .factories import LITTLE_GIANT_FEN, PROVINCIAL_FEN, SME_POLICY_ID, published, retired, sme_policy, title_record
-from .fakes import FakeEligibilityRepository
+from .fakes import FakeEligibilityRepository, publish, retire
 
 pytestmark = pytest.mark.unit
 NOW = datetime(2026, 11, 25, 8, tzinfo=UTC)
@@ -112,7 +112,7 @@ def test_entitlement_ids_are_stable_per_enterprise_policy_and_award_key() -> Non
 
 async def with_policy(document: dict | None = None) -> FakeEligibilityRepository:
     repo = FakeEligibilityRepository()
-    await service.policy_published(repo, event=published(document or sme_policy()), now=NOW)
+    await publish(repo, published(document or sme_policy()), now=NOW)
     return repo
 
 
@@ -168,7 +168,7 @@ async def test_records_stored_before_a_policy_is_published_are_evaluated_on_publ
     repo, giant, provincial = FakeEligibilityRepository(), testing.make_uscc(), testing.make_uscc()
     assert await push(repo, title_record(giant)) == []
     await push(repo, title_record(provincial, "provincial_specialized"))
-    events = await service.policy_published(repo, event=published(sme_policy()), now=NOW)
+    events = await publish(repo, published(sme_policy()), now=NOW)
     assert {(e.uscc, e.change, e.amount_fen) for e in events} == {
         (giant, "new", LITTLE_GIANT_FEN),
         (provincial, "new", PROVINCIAL_FEN),
@@ -178,33 +178,31 @@ async def test_records_stored_before_a_policy_is_published_are_evaluated_on_publ
 async def test_a_newer_policy_version_changes_amounts_and_an_older_one_is_ignored() -> None:
     repo, uscc = await with_policy(), testing.make_uscc()
     await push(repo, title_record(uscc))
-    [event] = await service.policy_published(
-        repo, event=published(sme_policy(version=2, little_giant_fen=300_000_000)), now=NOW
-    )
+    [event] = await publish(repo, published(sme_policy(version=2, little_giant_fen=300_000_000)), now=NOW)
     assert (event.change, event.amount_fen, event.previous_amount_fen, event.policy_version) == (
         "changed",
         300_000_000,
         LITTLE_GIANT_FEN,
         2,
     )
-    assert await service.policy_published(repo, event=published(sme_policy(version=1)), now=NOW) == []
+    assert await publish(repo, published(sme_policy(version=1)), now=NOW) == []
     assert repo.policies[SME_POLICY_ID].version == 2
 
 
 async def test_retiring_the_policy_withdraws_its_entitlements_once() -> None:
     repo, uscc = await with_policy(), testing.make_uscc()
     await push(repo, title_record(uscc))
-    [event] = await service.policy_retired(repo, event=retired(sme_policy(), reason="政策到期"), now=NOW)
+    [event] = await retire(repo, retired(sme_policy(), reason="政策到期"), now=NOW)
     assert (event.change, event.amount_fen, event.previous_amount_fen) == ("withdrawn", 0, LITTLE_GIANT_FEN)
     assert "政策已废止（政策到期）" in event.explanation.computation
-    assert await service.policy_retired(repo, event=retired(sme_policy()), now=NOW) == []
+    assert await retire(repo, retired(sme_policy()), now=NOW) == []
     assert await push(repo, title_record(uscc, "provincial_specialized")) == [], "a retired policy awards nothing"
 
 
 async def test_retiring_a_version_older_than_the_one_held_changes_nothing() -> None:
     repo, uscc = await with_policy(sme_policy(version=2)), testing.make_uscc()
     await push(repo, title_record(uscc))
-    assert await service.policy_retired(repo, event=retired(sme_policy(version=1)), now=NOW) == []
+    assert await retire(repo, retired(sme_policy(version=1)), now=NOW) == []
     assert repo.policies[SME_POLICY_ID].status == "published"
 
 
@@ -242,7 +240,9 @@ async def test_records_the_city_does_not_allow_are_rejected(changes: dict, reaso
 async def test_a_policy_event_whose_document_does_not_compile_is_rejected() -> None:
     document = sme_policy() | {"record_types": ["miit.unknown_kind"]}
     with pytest.raises(Rejected) as err:
-        await service.policy_published(FakeEligibilityRepository(), event=published(document), now=NOW)
+        await service.policy_published(
+            FakeEligibilityRepository(), event=published(document), now=NOW, correlation_id="c"
+        )
     assert err.value.reason == "invalid_policy"
     assert "miit.unknown_kind" in err.value.message
 
@@ -251,7 +251,7 @@ async def test_the_summary_adds_up_active_entitlements_per_policy() -> None:
     repo, uscc = await with_policy(), testing.make_uscc()
     await push(repo, title_record(uscc))
     other = sme_policy(policy_id="zz-test-other-award", little_giant_fen=1_000_000)
-    await service.policy_published(repo, event=published(other), now=NOW)
+    await publish(repo, published(other), now=NOW)
     amounts = await service.entitled_amounts(repo, uscc=uscc)
     assert [(a.policy_id, a.amount_fen) for a in amounts] == [
         ("zz-test-other-award", 1_000_000),

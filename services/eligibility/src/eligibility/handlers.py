@@ -1,5 +1,8 @@
 """Event handlers: plain functions of (event, unit of work), listed in HANDLERS, and of
-(run of events, unit of work), listed in BATCH_HANDLERS."""
+(run of events, unit of work), listed in BATCH_HANDLERS.
+
+Every handler that reads or writes entitlements first takes the evaluation lock in
+shared mode, so it never interleaves with a chunk of a re-evaluation job."""
 
 from __future__ import annotations
 
@@ -9,13 +12,19 @@ from eligibility import service
 from eligibility.repository import EligibilityRepository
 from mianshen_shared import city as city_config
 from mianshen_shared.events import Envelope
-from mianshen_shared.events.catalog import DepartmentRecordSubmitted, PolicyPublished, PolicyRetired
+from mianshen_shared.events.catalog import DepartmentRecordSubmitted, PaymentIssued, PolicyPublished, PolicyRetired
 from mianshen_shared.messaging import UnitOfWork
+
+
+async def _repository(uow: UnitOfWork) -> EligibilityRepository:
+    repo = EligibilityRepository(uow.session)
+    await repo.lock_evaluations(exclusive=False)
+    return repo
 
 
 async def on_department_records(items: list[tuple[DepartmentRecordSubmitted, Envelope]], uow: UnitOfWork) -> None:
     determined = await service.records_submitted(
-        EligibilityRepository(uow.session),
+        await _repository(uow),
         city=city_config.current(),
         records=[record for record, _ in items],
         now=datetime.now(UTC),
@@ -26,21 +35,29 @@ async def on_department_records(items: list[tuple[DepartmentRecordSubmitted, Env
 
 
 async def on_policy_published(event: PolicyPublished, uow: UnitOfWork) -> None:
-    determined = await service.policy_published(EligibilityRepository(uow.session), event=event, now=datetime.now(UTC))
-    for entitlement in determined:
-        await uow.emit(entitlement, key=entitlement.uscc)
+    # The enterprises are re-evaluated by the background worker, in chunks.
+    await service.policy_published(
+        await _repository(uow), event=event, now=datetime.now(UTC), correlation_id=uow.envelope.correlationid
+    )
 
 
 async def on_policy_retired(event: PolicyRetired, uow: UnitOfWork) -> None:
-    determined = await service.policy_retired(EligibilityRepository(uow.session), event=event, now=datetime.now(UTC))
-    for entitlement in determined:
-        await uow.emit(entitlement, key=entitlement.uscc)
+    await service.policy_retired(
+        await _repository(uow), event=event, now=datetime.now(UTC), correlation_id=uow.envelope.correlationid
+    )
+
+
+async def on_payment_issued(event: PaymentIssued, uow: UnitOfWork) -> None:
+    await service.payment_issued(
+        await _repository(uow), payment=event, event_id=str(uow.envelope.id), now=datetime.now(UTC)
+    )
 
 
 HANDLERS = {
     "policy.published": on_policy_published,
     "policy.retired": on_policy_retired,
+    "payment.issued": on_payment_issued,
 }
 # A run of department records is stored and evaluated with a fixed number of queries.
 BATCH_HANDLERS = {"department.record.submitted": on_department_records}
-CONSUMED_TOPICS = ["department-records", "policies"]
+CONSUMED_TOPICS = ["department-records", "policies", "payments"]

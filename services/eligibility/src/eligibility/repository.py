@@ -136,7 +136,7 @@ class EligibilityRepository:
         (shared, so replicas' consumers never wait for each other): both read
         entitlements and write what differs, and must not interleave. SQLite has a
         single writer and needs nothing."""
-        if self._session.bind.dialect.name != "postgresql":
+        if self._session.get_bind().dialect.name != "postgresql":
             return
         lock = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
         await self._session.execute(sa.text(f"SELECT {lock}(hashtext('eligibility-evaluation'))"))

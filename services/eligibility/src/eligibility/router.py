@@ -2,18 +2,38 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
 
 from eligibility import service
 from eligibility.repository import EligibilityRepository
-from eligibility.schemas import EligibilitySummaryRead, EntitlementRead, FactRead, PolicyAmountRead
+from eligibility.schemas import (
+    AssessmentRead,
+    AwardRead,
+    CheckRead,
+    EligibilitySummaryRead,
+    EntitlementRead,
+    FactRead,
+    FactUsedRead,
+    PolicyAmountRead,
+    PriorAwardRead,
+    ReevaluationCreate,
+    ReevaluationJobRead,
+    ReevaluationPage,
+)
 from mianshen_shared.api import Items
-from mianshen_shared.web import DbSession, EnterpriseUSCC
+from mianshen_shared.problems import ProblemError
+from mianshen_shared.web import CorrelationId, DbSession, EnterpriseUSCC
 
 router = APIRouter(prefix="/enterprises", tags=["eligibility"])
+reevaluations = APIRouter(prefix="/reevaluations", tags=["reevaluations"])
 
 
 USCC = EnterpriseUSCC
+PolicyId = Annotated[str, Path(min_length=1, max_length=120, description="政策编号")]
 
 
 @router.get("/{uscc}/entitlements", response_model=Items[EntitlementRead])
@@ -38,3 +58,57 @@ async def eligibility_summary(session: DbSession, uscc: USCC) -> EligibilitySumm
             for a in amounts
         ],
     )
+
+
+@router.get("/{uscc}/policies/{policy_id}/assessment", response_model=AssessmentRead)
+async def assessment(session: DbSession, uscc: USCC, policy_id: PolicyId) -> AssessmentRead:
+    """为什么（不）符合：逐项条件、可兑现金额、所依据的部门数据和已拨付记录。"""
+    result = await service.assess(EligibilityRepository(session), uscc=uscc, policy_id=policy_id)
+    a = result.assessment
+    return AssessmentRead(
+        uscc=uscc,
+        policy_id=a.policy_id,
+        policy_version=a.policy_version,
+        policy_title=a.policy_title,
+        legal_basis=a.legal_basis,
+        clause=a.clause,
+        eligible=a.eligible,
+        summary=a.summary,
+        checks=[CheckRead(text=c.text, met=c.met) for c in a.checks],
+        awards=[
+            AwardRead(award_key=w.award_key, amount_fen=w.amount_fen, explanation=w.explanation.model_dump(mode="json"))
+            for w in a.awards
+        ],
+        facts=[FactUsedRead.model_validate(f) for f in result.facts],
+        history=[PriorAwardRead.model_validate(h) for h in result.history],
+    )
+
+
+@reevaluations.get("", response_model=ReevaluationPage)
+async def list_reevaluations(
+    session: DbSession,
+    limit: Annotated[int, Query(ge=1, le=200, description="每页条数")] = 20,
+    offset: Annotated[int, Query(ge=0, description="跳过条数")] = 0,
+) -> ReevaluationPage:
+    """重新比对任务，最新的在前。"""
+    jobs, total = await EligibilityRepository(session).jobs(limit=limit, offset=offset)
+    return ReevaluationPage(items=[ReevaluationJobRead.of(j) for j in jobs], total=total, limit=limit, offset=offset)
+
+
+@reevaluations.get("/{job_id}", response_model=ReevaluationJobRead)
+async def get_reevaluation(session: DbSession, job_id: uuid.UUID) -> ReevaluationJobRead:
+    job = await EligibilityRepository(session).get_job(job_id)
+    if job is None:
+        raise ProblemError(404, "reevaluation_not_found", f"未找到重新比对任务：{job_id}")
+    return ReevaluationJobRead.of(job)
+
+
+@reevaluations.post("", response_model=ReevaluationJobRead, status_code=202)
+async def request_reevaluation(
+    session: DbSession, body: ReevaluationCreate, correlation_id: CorrelationId
+) -> ReevaluationJobRead:
+    """人工发起：对一项政策重新比对全部相关企业（如部门更正数据后）。"""
+    job = await service.request_reevaluation(
+        EligibilityRepository(session), policy_id=body.policy_id, now=datetime.now(UTC), correlation_id=correlation_id
+    )
+    return ReevaluationJobRead.of(job)

@@ -6,6 +6,14 @@ enterprise and the result is compared with what was determined before: only a
 difference (a new award, a different amount or different supporting facts, an
 award no longer due) is stored and announced as `entitlement.determined`, so a
 redelivered or repeated push announces nothing.
+
+What a policy has already paid an enterprise (`award_history`, kept from
+`payment.issued`) goes into every evaluation, so 级差, caps, 首次 and 不重复 are
+decided against real payments; a paid (settled) entitlement is never changed or
+withdrawn here — an overpayment found later is for 回头看 to recover.
+
+Publishing or retiring a policy (or an operator's request) creates a re-evaluation
+job; a background worker runs it in chunks (see `reevaluate_next_chunk`).
 """
 
 from __future__ import annotations
@@ -14,26 +22,30 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal, Protocol
+from zoneinfo import ZoneInfo
 
-from eligibility.models import Entitlement, Fact, Policy
+from eligibility.models import AwardHistory, Entitlement, Fact, Policy, ReevaluationJob
 from mianshen_shared import rules
 from mianshen_shared.city import City
 from mianshen_shared.events.catalog import (
     DepartmentRecordSubmitted,
     EntitlementDetermined,
     Explanation,
+    PaymentIssued,
     PolicyPublished,
     PolicyRetired,
 )
 from mianshen_shared.messaging import Rejected
 from mianshen_shared.money import format_yuan
+from mianshen_shared.problems import ProblemError
 
 # Fixed forever: entitlement ids derive from it, and other services key on those ids.
 ENTITLEMENT_NAMESPACE = uuid.UUID("5f0c7d2e-8a61-4c1b-9e3a-2d4b6f81a9c7")
-# Enterprises re-evaluated per query round when a policy is published.
+# Enterprises re-evaluated per chunk (one transaction each) of a re-evaluation job.
 REEVALUATION_BATCH = 500
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 Change = Literal["new", "changed", "withdrawn"]
 
@@ -52,10 +64,20 @@ class Repository(Protocol):
     async def published_policy_versions(self) -> list[tuple[str, int]]: ...
     async def policy_documents(self, policy_ids: Sequence[str]) -> dict[tuple[str, int], dict[str, Any]]: ...
     async def entitlements_of(self, usccs: Sequence[str], policy_ids: Sequence[str]) -> list[Entitlement]: ...
-    async def enterprises_entitled_under(self, policy_id: str) -> list[str]: ...
-    async def active_entitlements_under(self, policy_id: str) -> list[Entitlement]: ...
+    async def get_entitlement(self, entitlement_id: uuid.UUID) -> Entitlement | None: ...
     async def add_entitlement(self, entitlement: Entitlement) -> None: ...
     async def entitlements_for(self, uscc: str) -> list[Entitlement]: ...
+    async def history_of(self, usccs: Sequence[str], policy_ids: Sequence[str]) -> list[AwardHistory]: ...
+    async def get_award(self, entitlement_id: uuid.UUID) -> AwardHistory | None: ...
+    async def add_award(self, award: AwardHistory) -> None: ...
+    async def count_enterprises_to_reevaluate(self, policy_id: str, record_types: Iterable[str]) -> int: ...
+    async def enterprises_to_reevaluate(
+        self, policy_id: str, record_types: Iterable[str], *, after: str | None, limit: int
+    ) -> list[str]: ...
+    async def add_job(self, job: ReevaluationJob) -> None: ...
+    async def get_job(self, job_id: uuid.UUID) -> ReevaluationJob | None: ...
+    async def open_jobs_for(self, policy_id: str) -> list[ReevaluationJob]: ...
+    async def lock_open_job(self, job_id: uuid.UUID) -> ReevaluationJob | None: ...
 
 
 class EntitlementSink(Protocol):
@@ -111,9 +133,13 @@ def diff(
     A withdrawn entitlement that is awarded again is new; an amount or a set of
     supporting facts that moved is a change; an active entitlement no longer
     awarded is withdrawn, with its last explanation and why it was withdrawn.
+    A settled (paid) entitlement is left as it is, whatever the awards say: what
+    the policy still owes on top of it comes under a new award key.
     """
     out: list[Difference] = []
-    awarded = {award.award_key: award for award in awards}
+    settled = {key for key, row in determined.items() if row.settled_at is not None}
+    awarded = {award.award_key: award for award in awards if award.award_key not in settled}
+    determined = {key: row for key, row in determined.items() if key not in settled}
     for key in sorted(awarded):
         award = awarded[key]
         before = determined.get(key)
@@ -217,9 +243,26 @@ def _as_rule_facts(facts: Iterable[Fact]) -> list[rules.Fact]:
     ]
 
 
-def _evaluate(policy: rules.CompiledPolicy, uscc: str, facts: Sequence[rules.Fact]) -> list[rules.Award]:
+def prior_awards(rows: Iterable[AwardHistory]) -> dict[str, dict[str, list[rules.PriorAward]]]:
+    """Award history as the engine takes it: enterprise -> policy -> what was paid."""
+    out: dict[str, dict[str, list[rules.PriorAward]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        out[row.uscc][row.policy_id].append(
+            rules.PriorAward(
+                award_key=row.award_key,
+                amount_fen=row.amount_fen,
+                paid_on=row.paid_on,
+                policy_version=row.policy_version,
+            )
+        )
+    return out
+
+
+def _evaluate(
+    policy: rules.CompiledPolicy, uscc: str, facts: Sequence[rules.Fact], history: Sequence[rules.PriorAward]
+) -> list[rules.Award]:
     try:
-        return rules.evaluate(policy, uscc=uscc, facts=facts)
+        return rules.evaluate(policy, uscc=uscc, facts=facts, history=history)
     except rules.PolicyEvaluationError as exc:
         raise Rejected(
             "policy_evaluation_failed", f"政策 {policy.id} 第 {policy.version} 版无法适用于企业 {uscc} 的数据：{exc}"
@@ -234,9 +277,11 @@ async def _redetermine(
     policies: Sequence[rules.CompiledPolicy],
     facts: Sequence[Fact],
     entitlements: Iterable[Entitlement],
+    history: Mapping[str, Sequence[rules.PriorAward]],
     now: datetime,
     withdrawal_reason: str,
 ) -> list[EntitlementDetermined]:
+    """`history`: what each policy (by id) already paid this enterprise."""
     by_policy: dict[str, dict[str, Entitlement]] = defaultdict(dict)
     for row in entitlements:
         by_policy[row.policy_id][row.award_key] = row
@@ -244,7 +289,8 @@ async def _redetermine(
     events: list[EntitlementDetermined] = []
     for policy in policies:
         determined = by_policy.get(policy.id, {})
-        differences = diff(_evaluate(policy, uscc, rule_facts), determined, withdrawal_reason=withdrawal_reason)
+        awards = _evaluate(policy, uscc, rule_facts, history.get(policy.id, ()))
+        differences = diff(awards, determined, withdrawal_reason=withdrawal_reason)
         if differences:
             events += await _apply(
                 repo,
@@ -357,6 +403,8 @@ async def record_submitted(
     if not policies:
         return []
     events: list[EntitlementDetermined] = []
+    policy_ids = [p.id for p in policies]
+    history = prior_awards(await repo.history_of(sorted(usccs), policy_ids))
     for uscc in sorted(usccs):
         facts = await repo.active_facts(uscc)
         events += await _redetermine(
@@ -365,7 +413,8 @@ async def record_submitted(
             enterprise_name=record.enterprise_name if uscc == record.uscc else _name_from(facts),
             policies=policies,
             facts=facts,
-            entitlements=await repo.entitlements_of([uscc], [p.id for p in policies]),
+            entitlements=await repo.entitlements_of([uscc], policy_ids),
+            history=history.get(uscc, {}),
             now=now,
             withdrawal_reason="企业数据已更新或撤销，不再符合政策条件，",
         )
@@ -376,8 +425,16 @@ class _BatchState:
     """The facts and entitlements of every enterprise a run of records may touch,
     loaded once and kept current in memory while the run is applied record by record."""
 
-    def __init__(self, repo: Repository, facts: Iterable[Fact], entitlements: Iterable[Entitlement]) -> None:
+    def __init__(
+        self,
+        repo: Repository,
+        facts: Iterable[Fact],
+        entitlements: Iterable[Entitlement],
+        history: Iterable[AwardHistory],
+    ) -> None:
         self._repo = repo
+        # Payments do not happen during a run of records: loaded once, read only.
+        self.history = prior_awards(history)
         self.facts: dict[str, dict[str, Fact]] = defaultdict(dict)  # uscc -> record id -> fact
         for fact in facts:
             self.facts[fact.uscc][fact.record_id] = fact
@@ -421,11 +478,12 @@ async def records_submitted(
     policies = [p for p in await published_policies(repo) if p.input_record_types & record_types]
     state: _BatchState | None = None
     if policies:
-        ordered = sorted(usccs)
+        ordered, policy_ids = sorted(usccs), [p.id for p in policies]
         state = _BatchState(
             repo,
             [*await repo.active_facts_in(ordered), *stored.values()],
-            await repo.entitlements_of(ordered, [p.id for p in policies]),
+            await repo.entitlements_of(ordered, policy_ids),
+            await repo.history_of(ordered, policy_ids),
         )
     created: list[Fact] = []
     for index, record in enumerate(records):
@@ -452,6 +510,7 @@ async def records_submitted(
                 policies=applying,
                 facts=facts,
                 entitlements=list(state.entitlements[uscc]),
+                history=state.history.get(uscc, {}),
                 now=now,
                 withdrawal_reason="企业数据已更新或撤销，不再符合政策条件，",
             )
@@ -460,17 +519,26 @@ async def records_submitted(
     return out
 
 
-# --- policies -----------------------------------------------------------------------
+# --- policies and re-evaluation jobs -------------------------------------------------
+
+JobReason = Literal["published", "retired", "manual"]
 
 
-async def policy_published(repo: Repository, *, event: PolicyPublished, now: datetime) -> list[EntitlementDetermined]:
-    """Apply a newly published policy version to every enterprise it may concern.
+def _compiled_for(held: Policy) -> rules.CompiledPolicy:
+    return _compiled.get((held.policy_id, held.version)) or compile_and_cache(held.document)
+
+
+async def policy_published(
+    repo: Repository, *, event: PolicyPublished, now: datetime, correlation_id: str
+) -> ReevaluationJob | None:
+    """Store a newly published policy version and queue its re-evaluation of every
+    enterprise it may concern (run in the background, see `reevaluate_next_chunk`).
 
     An older or repeated version than the one held is ignored: versions only move forward.
     """
     held = await repo.get_policy(event.policy_id)
     if held is not None and held.version >= event.version:
-        return []
+        return None
     try:
         # Compiled afresh, not taken from the cache: the event's document is the one to trust.
         policy = rules.compile_policy(event.document)
@@ -487,55 +555,259 @@ async def policy_published(repo: Repository, *, event: PolicyPublished, now: dat
         await repo.add_policy(held)
     held.version, held.title, held.document = policy.version, policy.title, event.document
     held.status, held.updated_at = "published", now
+    return await _queue_job(repo, held, reason="published", note=None, now=now, correlation_id=correlation_id)
 
-    # Enterprises with matching facts may now qualify; those already entitled may no longer.
-    usccs = set(await repo.enterprises_with(policy.input_record_types))
-    usccs |= set(await repo.enterprises_entitled_under(policy.id))
+
+async def policy_retired(
+    repo: Repository, *, event: PolicyRetired, now: datetime, correlation_id: str
+) -> ReevaluationJob | None:
+    """Mark the policy retired and queue the withdrawal of its active, unpaid
+    entitlements. Retiring a version older than the one held changes nothing: the
+    newer version supersedes it."""
+    held = await repo.get_policy(event.policy_id)
+    if held is None or held.version > event.version or held.status == "retired":
+        return None
+    held.status, held.updated_at = "retired", now
+    return await _queue_job(repo, held, reason="retired", note=event.reason, now=now, correlation_id=correlation_id)
+
+
+async def request_reevaluation(
+    repo: Repository, *, policy_id: str, now: datetime, correlation_id: str
+) -> ReevaluationJob:
+    """An operator's request to check one policy against every enterprise again
+    (e.g. after a department corrected its feed)."""
+    held = await repo.get_policy(policy_id)
+    if held is None:
+        raise ProblemError(404, "policy_not_found", f"未找到政策：{policy_id}")
+    running = await repo.open_jobs_for(policy_id)
+    if running:
+        raise ProblemError(
+            409,
+            "reevaluation_in_progress",
+            f"政策 {policy_id} 已有尚未完成的重新比对任务，请待其完成后再发起",
+            job_id=str(running[0].job_id),
+        )
+    return await _queue_job(repo, held, reason="manual", note=None, now=now, correlation_id=correlation_id)
+
+
+async def _queue_job(
+    repo: Repository, held: Policy, *, reason: JobReason, note: str | None, now: datetime, correlation_id: str
+) -> ReevaluationJob:
+    # A newer job re-checks every enterprise against the newer state: the older one's
+    # remaining chunks would only repeat (or contradict) it.
+    for older in await repo.open_jobs_for(held.policy_id):
+        older.status, older.finished_at, older.updated_at = "superseded", now, now
+    job = ReevaluationJob(
+        job_id=uuid.uuid4(),
+        policy_id=held.policy_id,
+        policy_version=held.version,
+        reason=reason,
+        note=note,
+        status="queued",
+        total=0,
+        done=0,
+        determinations=0,
+        cursor=None,
+        correlation_id=correlation_id,
+        last_error=None,
+        created_at=now,
+        started_at=None,
+        finished_at=None,
+        updated_at=now,
+    )
+    await repo.add_job(job)
+    return job
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One chunk of a job done: the job as it now stands and what to announce."""
+
+    job: ReevaluationJob
+    determinations: list[EntitlementDetermined]
+
+
+async def reevaluate_next_chunk(repo: Repository, *, job_id: uuid.UUID, batch: int, now: datetime) -> Chunk | None:
+    """Re-evaluate the next `batch` enterprises of an open job (after its cursor) and
+    move its progress on, all in the caller's transaction. None: the job is not open.
+
+    A published policy is evaluated afresh for each enterprise; a retired one withdraws
+    what is active and unpaid. Running a chunk again (its commit lost in a crash)
+    announces nothing new: only differences from the stored entitlements are announced.
+    """
+    job = await repo.lock_open_job(job_id)
+    if job is None:
+        return None
+    held = await repo.get_policy(job.policy_id)
+    if held is None:
+        raise Rejected("unknown_policy", f"重新比对任务所属的政策 {job.policy_id} 不存在")
+    policy = _compiled_for(held) if held.status == "published" else None
+    record_types = sorted(policy.input_record_types) if policy is not None else []
+    if job.status == "queued":
+        job.status, job.started_at = "running", now
+        job.total = await repo.count_enterprises_to_reevaluate(job.policy_id, record_types)
+    usccs = await repo.enterprises_to_reevaluate(job.policy_id, record_types, after=job.cursor, limit=batch)
     events: list[EntitlementDetermined] = []
-    ordered = sorted(usccs)
-    for start in range(0, len(ordered), REEVALUATION_BATCH):
-        chunk = ordered[start : start + REEVALUATION_BATCH]
-        facts_by_uscc: dict[str, list[Fact]] = defaultdict(list)
-        for fact in await repo.active_facts_of(chunk, policy.input_record_types):
-            facts_by_uscc[fact.uscc].append(fact)
-        entitlements_by_uscc: dict[str, list[Entitlement]] = defaultdict(list)
-        for row in await repo.entitlements_of(chunk, [policy.id]):
-            entitlements_by_uscc[row.uscc].append(row)
-        for uscc in chunk:
-            facts = facts_by_uscc.get(uscc, [])
-            events += await _redetermine(
+    if usccs:
+        if policy is not None:
+            events = await _reevaluate(repo, policy, usccs, withdrawal_reason=_withdrawal_reason(job, held), now=now)
+        else:
+            events = await _withdraw_all(repo, job.policy_id, usccs, reason=_withdrawal_reason(job, held), now=now)
+        job.cursor = usccs[-1]
+        job.done += len(usccs)
+        job.determinations += len(events)
+    if len(usccs) < batch:
+        job.status, job.finished_at = "done", now
+        # Enterprises whose first facts arrived during the run were counted as they came.
+        job.total = max(job.total, job.done)
+    job.updated_at = now
+    return Chunk(job, events)
+
+
+async def fail_job(repo: Repository, *, job_id: uuid.UUID, error: str, now: datetime) -> None:
+    """Stop a job that cannot go on; an operator may request the policy again."""
+    job = await repo.lock_open_job(job_id)
+    if job is not None:
+        job.status, job.last_error, job.finished_at, job.updated_at = "failed", error[:4000], now, now
+
+
+def _withdrawal_reason(job: ReevaluationJob, held: Policy) -> str:
+    if held.status == "retired":
+        return f"政策已废止（{job.note}），" if job.note else "政策已废止，"
+    if job.reason == "manual":
+        return f"依据政策第{held.version}版重新核查，企业不再符合条件，"
+    return f"依据政策第{held.version}版重新比对，企业不再符合条件，"
+
+
+async def _reevaluate(
+    repo: Repository, policy: rules.CompiledPolicy, usccs: Sequence[str], *, withdrawal_reason: str, now: datetime
+) -> list[EntitlementDetermined]:
+    facts_by_uscc: dict[str, list[Fact]] = defaultdict(list)
+    for fact in await repo.active_facts_of(usccs, policy.input_record_types):
+        facts_by_uscc[fact.uscc].append(fact)
+    entitlements_by_uscc: dict[str, list[Entitlement]] = defaultdict(list)
+    for row in await repo.entitlements_of(usccs, [policy.id]):
+        entitlements_by_uscc[row.uscc].append(row)
+    history = prior_awards(await repo.history_of(usccs, [policy.id]))
+    events: list[EntitlementDetermined] = []
+    for uscc in usccs:
+        facts = facts_by_uscc.get(uscc, [])
+        events += await _redetermine(
+            repo,
+            uscc=uscc,
+            enterprise_name=_name_from(facts),
+            policies=[policy],
+            facts=facts,
+            entitlements=entitlements_by_uscc.get(uscc, []),
+            history=history.get(uscc, {}),
+            now=now,
+            withdrawal_reason=withdrawal_reason,
+        )
+    return events
+
+
+async def _withdraw_all(
+    repo: Repository, policy_id: str, usccs: Sequence[str], *, reason: str, now: datetime
+) -> list[EntitlementDetermined]:
+    events: list[EntitlementDetermined] = []
+    rows = sorted(await repo.entitlements_of(usccs, [policy_id]), key=lambda r: (r.uscc, r.award_key))
+    for row in rows:
+        differences = diff([], {row.award_key: row}, withdrawal_reason=reason)
+        if differences:
+            events += await _apply(
                 repo,
-                uscc=uscc,
-                enterprise_name=_name_from(facts),
-                policies=[policy],
-                facts=facts,
-                entitlements=entitlements_by_uscc.get(uscc, []),
+                uscc=row.uscc,
+                enterprise_name=None,
+                policy=PolicyRef(row.policy_id, row.policy_version, row.policy_title, row.benefit_kind),
+                differences=differences,
+                determined={row.award_key: row},
                 now=now,
-                withdrawal_reason=f"依据政策第{policy.version}版重新比对，企业不再符合条件，",
             )
     return events
 
 
-async def policy_retired(repo: Repository, *, event: PolicyRetired, now: datetime) -> list[EntitlementDetermined]:
-    """Withdraw every active entitlement under the policy. Retiring a version older than
-    the one held changes nothing: the newer version supersedes it."""
-    held = await repo.get_policy(event.policy_id)
-    if held is None or held.version > event.version or held.status == "retired":
-        return []
-    held.status, held.updated_at = "retired", now
-    events: list[EntitlementDetermined] = []
-    for row in await repo.active_entitlements_under(event.policy_id):
-        differences = diff([], {row.award_key: row}, withdrawal_reason=f"政策已废止（{event.reason}），")
-        events += await _apply(
-            repo,
-            uscc=row.uscc,
-            enterprise_name=None,
-            policy=PolicyRef(row.policy_id, row.policy_version, row.policy_title, row.benefit_kind),
-            differences=differences,
-            determined={row.award_key: row},
-            now=now,
+# --- payments: the award history ----------------------------------------------------
+
+
+def shanghai_date(moment: datetime) -> date:
+    return moment.astimezone(SHANGHAI).date()
+
+
+async def payment_issued(
+    repo: Repository, *, payment: PaymentIssued, event_id: str, now: datetime
+) -> AwardHistory | None:
+    """Record what the policy paid the enterprise, and settle the entitlement paid.
+
+    The same payment told again records nothing (None); a different amount for an
+    entitlement already paid is refused, never added: one history row per entitlement.
+    """
+    entitlement = await repo.get_entitlement(payment.entitlement_id)
+    if entitlement is None:
+        raise Rejected("unknown_entitlement", f"拨付对应的兑现资格 {payment.entitlement_id} 不存在")
+    if (entitlement.uscc, entitlement.policy_id) != (payment.uscc, payment.policy_id):
+        raise Rejected(
+            "entitlement_mismatch",
+            f"拨付记录的企业或政策（{payment.uscc}，{payment.policy_id}）与兑现资格 {payment.entitlement_id}"
+            f"（{entitlement.uscc}，{entitlement.policy_id}）不一致",
         )
-    return events
+    recorded = await repo.get_award(payment.entitlement_id)
+    if recorded is not None:
+        if recorded.amount_fen == payment.amount_fen:
+            return None
+        raise Rejected(
+            "conflicting_payment",
+            f"兑现资格 {payment.entitlement_id} 已记录拨付{format_yuan(recorded.amount_fen)}"
+            f"（支付单 {recorded.payment_id}），不能再记录拨付{format_yuan(payment.amount_fen)}",
+        )
+    award = AwardHistory(
+        entitlement_id=entitlement.entitlement_id,
+        uscc=entitlement.uscc,
+        policy_id=entitlement.policy_id,
+        award_key=entitlement.award_key,
+        amount_fen=payment.amount_fen,
+        paid_on=shanghai_date(payment.issued_at),
+        policy_version=entitlement.policy_version,
+        payment_id=payment.payment_id,
+        payment_event_id=event_id,
+        recorded_at=now,
+    )
+    await repo.add_award(award)
+    entitlement.paid_fen, entitlement.settled_at = payment.amount_fen, payment.issued_at
+    return award
+
+
+# --- "why (not)?" ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PolicyAssessment:
+    """The engine's answer for one enterprise under one policy, with what it rested on."""
+
+    uscc: str
+    assessment: rules.Assessment
+    facts: list[Fact]
+    history: list[AwardHistory]
+
+
+async def assess(repo: Repository, *, uscc: str, policy_id: str) -> PolicyAssessment:
+    held = await repo.get_policy(policy_id)
+    if held is None or held.status != "published":
+        raise ProblemError(404, "policy_not_found", f"未找到已发布的政策：{policy_id}")
+    policy = _compiled_for(held)
+    facts = sorted(
+        await repo.active_facts_of([uscc], policy.input_record_types), key=lambda f: (f.effective_date, f.record_id)
+    )
+    history = await repo.history_of([uscc], [policy.id])
+    prior = prior_awards(history).get(uscc, {}).get(policy.id, [])
+    try:
+        result = rules.assess(policy, uscc=uscc, facts=_as_rule_facts(facts), history=prior)
+    except rules.PolicyEvaluationError as exc:
+        raise ProblemError(
+            500,
+            "policy_evaluation_failed",
+            f"政策 {policy.id} 第 {policy.version} 版无法适用于该企业的数据：{exc}",
+        ) from exc
+    return PolicyAssessment(uscc=uscc, assessment=result, facts=facts, history=history)
 
 
 # --- reading --------------------------------------------------------------------------
