@@ -318,10 +318,12 @@ def _overlapping_tiers(policy: CompiledPolicy, facts: Sequence[Fact]) -> list[st
     relevant = [f for f in facts if policy._counts(f)]
     scope = Scope(dict(policy._params), FULL_RECORD)
     scope.bind("facts", [record_variable(f, FULL_RECORD) for f in relevant])
-    for leaf in policy._award_rule.leaves():
+    for leaf, record_types in policy._award_rule.leaves():
         if not isinstance(leaf, HighestTier):
             continue
         for fact in relevant:
+            if record_types is not None and fact.record_type not in record_types:
+                continue
             scope.bind_record(fact)
             matched = [t.label for t in leaf.tiers if t.when.condition(scope, fact)]
             if len(matched) > 1:

@@ -127,7 +127,8 @@ class AwardRule:
     ) -> list[Outcome]:
         raise NotImplementedError
 
-    def leaves(self) -> list[Mode]:
+    def leaves(self) -> list[tuple[Mode, frozenset[str] | None]]:
+        """Each mode with the record types that reach it (None: all the policy's)."""
         raise NotImplementedError
 
 
@@ -157,8 +158,8 @@ class Settled(AwardRule):
             outcomes = apply_cap(outcomes, history, self.cap_total_fen, self.cap_label, trace)
         return outcomes
 
-    def leaves(self) -> list[Mode]:
-        return [self.mode]
+    def leaves(self) -> list[tuple[Mode, frozenset[str] | None]]:
+        return [(self.mode, None)]
 
 
 @dataclass(frozen=True)
@@ -224,8 +225,8 @@ class Components(AwardRule):
             out = apply_cap(out, history, self.cap_total_fen, self.cap_label, trace)
         return out
 
-    def leaves(self) -> list[Mode]:
-        return [part.award.mode for part in self.parts]
+    def leaves(self) -> list[tuple[Mode, frozenset[str] | None]]:
+        return [(part.award.mode, part.record_types) for part in self.parts]
 
 
 AWARD_RULES: dict[str, Callable[[dict[str, Any], Compiler], AwardRule]] = {
