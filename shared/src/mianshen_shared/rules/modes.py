@@ -154,6 +154,7 @@ class PerItem:
     amount_per_item_fen: int
     cap_per_group_fen: int | None
     cap_label: str
+    when_label: str | None = None
 
     @classmethod
     def compile(cls, award: dict[str, Any], compile_: Compiler) -> PerItem:
@@ -166,6 +167,7 @@ class PerItem:
             amount_per_item_fen=award["amount_per_item_fen"],
             cap_per_group_fen=award.get("cap_per_group_fen"),
             cap_label=award.get("cap_label", "每组最高"),
+            when_label=award.get("when_label"),
         )
 
     def evaluate(self, facts: Sequence[Fact], scope: Scope, trace: Trace = None) -> list[Outcome]:
@@ -176,7 +178,8 @@ class PerItem:
             scope.bind_record(fact)
             if self.when is not None and not self.when.condition(scope, fact):
                 if trace is not None:
-                    trace.append(Check(f"{fact_text(fact)}不满足计奖条件（{self.when.source}）", False))
+                    condition = self.when_label or self.when.source
+                    trace.append(Check(f"{fact_text(fact)}不满足计奖条件（{condition}）", False))
                 continue
             item = self.item_key.key(scope, fact)
             if item in seen:
@@ -228,6 +231,7 @@ class Formula:
     when: Expression
     amount_fen: Expression
     computation: Expression | None
+    when_label: str | None = None
 
     @classmethod
     def compile(cls, award: dict[str, Any], compile_: Compiler) -> Formula:
@@ -241,6 +245,7 @@ class Formula:
             when=compile_(award["when"], "award.when"),
             amount_fen=compile_(award["amount_fen"], "award.amount_fen"),
             computation=_optional(award, "computation", compile_),
+            when_label=award.get("when_label"),
         )
 
     def evaluate(self, facts: Sequence[Fact], scope: Scope, trace: Trace = None) -> list[Outcome]:
@@ -265,7 +270,8 @@ class Formula:
                 derived[name] = expr.run(scope, fact)
                 scope.bind("vars", derived)
             met = self.when.condition(scope, fact)
-            check = Check(f"{fact_text(fact)}：条件 {self.when.source} {'成立' if met else '不成立'}", met)
+            condition = self.when_label or self.when.source
+            check = Check(f"{fact_text(fact)}：{condition}——{'符合' if met else '不符合'}", met)
             if trace is not None:
                 trace.append(check)
             if not met:
