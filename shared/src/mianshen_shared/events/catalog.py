@@ -64,6 +64,9 @@ class PolicyPublished(Payload):
     title: str
     document: dict[str, Any]
     published_at: datetime
+    effective_from: date | None = Field(
+        default=None, description="本版本生效日期（Asia/Shanghai）：自该日起取代上一版本；未载明时即时生效"
+    )
 
 
 class PolicyRetired(Payload):

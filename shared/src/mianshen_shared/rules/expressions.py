@@ -203,7 +203,7 @@ class Expression:
             return self.program.execute(env)
         except KeyError as exc:
             raise self._fail(fact, f"记录中没有字段 {exc}，可用 has() 先判断") from exc
-        except (ValueError, TypeError, RuntimeError, OverflowError) as exc:
+        except (ValueError, TypeError, RuntimeError, OverflowError, ZeroDivisionError) as exc:
             raise self._fail(fact, str(exc)) from exc
 
     def condition(self, scope: Scope, fact: Fact) -> bool:
