@@ -12,8 +12,10 @@ from mianshen_shared import testing
 
 
 @pytest.fixture
-def topic_prefix() -> str:
-    return testing.topic_prefix()
+async def topic_prefix() -> AsyncIterator[str]:
+    prefix = testing.topic_prefix()
+    yield prefix
+    await testing.delete_topics(prefix)
 
 
 @pytest.fixture

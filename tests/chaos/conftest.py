@@ -43,5 +43,6 @@ async def make_stack(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
     yield make
     for platform in stacks:
         platform.stop()
+        await testing.delete_topics(platform.topic_prefix)
     for url in databases:
         await testing.drop_database(url)

@@ -34,5 +34,6 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Local
         yield platform
     finally:
         platform.stop()
+        await testing.delete_topics(platform.topic_prefix)
         for url in urls.values():
             await testing.drop_database(url)

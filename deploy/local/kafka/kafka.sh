@@ -96,16 +96,18 @@ start() {
       || { cat "$state/logs/format.log" >&2; exit 1; }
   fi
   log "starting broker on 127.0.0.1:$port"
-  nohup "$java" -Xms256m -Xmx${KAFKA_HEAP:-768m} -XX:+UseG1GC -Djava.awt.headless=true \
+  # Its own session: the broker outlives the shell (or CI step) that started it.
+  setsid nohup "$java" -Xms256m -Xmx${KAFKA_HEAP:-768m} -XX:+UseG1GC -Djava.awt.headless=true \
     -Dkafka.logs.dir="$state/logs" -Dlog4j2.configurationFile="$here/log4j2.properties" \
     -cp "$cp" kafka.Kafka "$state/server.properties" >"$state/logs/stdout.log" 2>&1 &
   echo $! > "$pidfile"
-  for _ in $(seq 1 120); do
+  # A broker with many partitions on disk takes a while to load them.
+  for _ in $(seq 1 360); do
     if is_up; then log "up (pid $(cat "$pidfile"))"; return; fi
     kill -0 "$(cat "$pidfile")" 2>/dev/null || { log "broker exited:"; tail -n 40 "$state/logs/stdout.log" "$state/logs/server.log" >&2 || true; exit 1; }
     sleep 0.5
   done
-  log "broker did not open port $port within 60 s"; exit 1
+  log "broker did not open port $port within 180 s"; exit 1
 }
 
 stop() {

@@ -47,6 +47,7 @@ def determination(
     amount_fen: int = 50_000_000,
     previous_amount_fen: int | None = None,
     policy_version: int = 1,
+    benefit_kind: Literal["cash_award", "refund", "fee_reduction", "rent_reduction"] = "cash_award",
 ) -> EntitlementDetermined:
     return EntitlementDetermined(
         uscc=uscc,
@@ -59,7 +60,7 @@ def determination(
         change=change,
         amount_fen=amount_fen,
         previous_amount_fen=previous_amount_fen,
-        benefit_kind="cash_award",
+        benefit_kind=benefit_kind,
         explanation=explanation(amount_fen=amount_fen, policy_version=policy_version),
         determined_at=datetime.now(UTC),
     )

@@ -361,3 +361,23 @@ def test_every_entitlement_status_has_a_chinese_text_for_the_front_ends() -> Non
     texts = {status: status.text for status in EntitlementStatus}
     assert all(any("\u4e00" <= ch <= "\u9fff" for ch in t) for t in texts.values())
     assert len(set(texts.values())) == len(texts), "two statuses read the same to an enterprise"
+
+
+async def test_a_rent_reduction_asks_for_no_bank_account_and_waits_for_the_lessor() -> None:
+    world = World()
+    d = determination(world.uscc, benefit_kind="rent_reduction", amount_fen=2_700_000)
+    await world.determine(d)
+    assert world.requests() == []
+    assert world.status(d) == EntitlementStatus.AWAITING_EXECUTION
+    assert EntitlementStatus.AWAITING_EXECUTION.text == "待实施主体办理减免（无需提供收款账户）"
+
+    changed = determination(
+        world.uscc,
+        entitlement_id=d.entitlement_id,
+        benefit_kind="rent_reduction",
+        change="changed",
+        amount_fen=3_600_000,
+    )
+    await world.determine(changed)
+    assert world.requests() == []
+    assert world.repo.entitlements[d.entitlement_id].amount_fen == 3_600_000

@@ -54,6 +54,21 @@ def topic_prefix() -> str:
     return f"t{unique_suffix()}."
 
 
+async def delete_topics(prefix: str) -> None:
+    """Delete every topic a test created under `prefix`: thousands of leftover test
+    partitions make the local broker slow to start and slow to create topics."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA_BOOTSTRAP)
+    await admin.start()
+    try:
+        doomed = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if doomed:
+            await admin.delete_topics(doomed)
+    finally:
+        await admin.close()
+
+
 # --- factories ------------------------------------------------------------------
 
 _counter = itertools.count(1)

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from confirmation.models import Confirmation, Entitlement, StatusEvent
 from mianshen_shared.events import Payload
 from mianshen_shared.events.catalog import (
+    NON_CASH_BENEFITS,
     BankAccount,
     ConfirmationAccepted,
     ConfirmationClosed,
@@ -47,6 +48,9 @@ class EntitlementStatus(StrEnum):
     PAID = "paid"
     PAYMENT_FAILED = "payment_failed"
     WITHDRAWN = "withdrawn"
+    # A reduction granted by a third party (e.g. a state-owned lessor): no bank
+    # account is asked for and nothing is paid; the executing party acts on it.
+    AWAITING_EXECUTION = "awaiting_execution"
 
     @property
     def text(self) -> str:
@@ -63,6 +67,7 @@ ENTITLEMENT_STATUS_TEXT = {
     EntitlementStatus.PAID: "已兑现",
     EntitlementStatus.PAYMENT_FAILED: "拨付失败",
     EntitlementStatus.WITHDRAWN: "资格已撤回",
+    EntitlementStatus.AWAITING_EXECUTION: "待实施主体办理减免（无需提供收款账户）",
 }
 
 
@@ -230,6 +235,7 @@ class _StagedDeterminations:
 
 
 async def _open(repo: DeterminationStore, d: EntitlementDetermined, *, now: datetime, emit: Emit) -> None:
+    non_cash = d.benefit_kind in NON_CASH_BENEFITS
     entitlement = Entitlement(
         entitlement_id=d.entitlement_id,
         uscc=d.uscc,
@@ -241,7 +247,7 @@ async def _open(repo: DeterminationStore, d: EntitlementDetermined, *, now: date
         amount_fen=d.amount_fen,
         benefit_kind=d.benefit_kind,
         explanation=d.explanation.model_dump(mode="json"),
-        status=EntitlementStatus.AWAITING_CONFIRMATION,
+        status=EntitlementStatus.AWAITING_EXECUTION if non_cash else EntitlementStatus.AWAITING_CONFIRMATION,
         determined_at=d.determined_at,
         updated_at=now,
     )
@@ -254,6 +260,10 @@ async def _open(repo: DeterminationStore, d: EntitlementDetermined, *, now: date
         details={"amount_fen": d.amount_fen, "policy_version": d.policy_version},
         at=d.determined_at,
     )
+    if non_cash:
+        # Asking for a bank account would invite a cash payment of a reduction; the
+        # instruction to the executing party is the money path's (not yet built).
+        return
     await _request(repo, entitlement, None, now=now, emit=emit)
 
 
@@ -274,6 +284,11 @@ async def _redetermine(
     entitlement.determined_at = d.determined_at
     entitlement.updated_at = now
     change = {"previous_amount_fen": previous_amount, "amount_fen": d.amount_fen}
+    if d.benefit_kind in NON_CASH_BENEFITS:
+        entitlement.status = EntitlementStatus.AWAITING_EXECUTION
+        note = _amount_change_note(previous_amount, d.amount_fen)
+        await _record(repo, entitlement, kind="redetermined", note=note, details=change, at=d.determined_at)
+        return
     confirmation = await repo.confirmation_for_entitlement(entitlement.entitlement_id)
     answered = confirmation is not None and confirmation.status in (
         ConfirmationStatus.ACCEPTED,
