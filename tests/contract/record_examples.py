@@ -57,6 +57,7 @@ PAYLOADS: list[c.Payload] = [
         title="专精特新企业一次性奖励",
         document={"id": POLICY, "version": 1, "title": "专精特新企业一次性奖励"},
         published_at=AT,
+        effective_from=date(2022, 9, 1),
     ),
     c.PolicyRetired(policy_id=POLICY, version=1, retired_at=AT, reason="政策执行期满"),
     c.EntitlementDetermined(

@@ -20,6 +20,7 @@ class Audience(StrEnum):
     department = "department"  # a city department's system pushing data
     enterprise = "enterprise"  # 亲清在线/郑好办 acting for one enterprise, or an operator
     public = "public"  # anyone may read, e.g. the policy catalogue
+    operator = "operator"  # the operations team: policy editors, publishers, auditors
 
 
 def _admit(audience: Audience) -> Callable[[Request], Coroutine[Any, Any, None]]:

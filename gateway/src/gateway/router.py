@@ -10,12 +10,13 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 
 from gateway import service
 from gateway.access import Audience, access
 from gateway.bootstrap import GatewayDep, UpstreamsDep
 from gateway.schemas import (
+    AssessmentRead,
     ConfirmationAccept,
     ConfirmationDecline,
     ConfirmationList,
@@ -28,9 +29,16 @@ from gateway.schemas import (
     EntitlementList,
     EntitlementRead,
     PaymentRead,
+    PolicyPublish,
     PolicyRead,
     PolicySummaryRead,
+    PolicyVersionDetailRead,
     Problem,
+    ReevaluationCreate,
+    ReevaluationPage,
+    ReevaluationRead,
+    TransitionRead,
+    TransitionReason,
 )
 from mianshen_shared.api import Items
 from mianshen_shared.problems import ProblemError
@@ -38,6 +46,7 @@ from mianshen_shared.web import CorrelationId, EnterpriseUSCC
 
 _PROBLEM_DESCRIPTIONS = {
     400: "请求体不是合法的JSON（malformed_json）",
+    403: "无权执行该操作（如违反职责分离：编辑或提交者不能发布）",
     404: "资源不存在，或不属于该企业",
     409: "与当前状态冲突",
     413: "请求体过大（payload_too_large）",
@@ -218,6 +227,19 @@ async def eligibility_summary(request: Request, upstreams: UpstreamsDep, uscc: E
 
 
 @enterprises.get(
+    "/{uscc}/policies/{policy_id}/assessment",
+    response_model=AssessmentRead,
+    responses=_READ_ERRORS,
+    summary="一项政策对本企业的比对说明（为什么符合或不符合）",
+)
+async def assess_policy(
+    request: Request, upstreams: UpstreamsDep, uscc: EnterpriseUSCC, policy_id: PolicyId
+) -> Response:
+    path = f"/enterprises/{uscc}/policies/{policy_id}/assessment"
+    return await upstreams.forward("eligibility", "GET", path, request=request)
+
+
+@enterprises.get(
     "/{uscc}/credit", response_model=CreditStatusRead, responses=_READ_ERRORS, summary="企业的信用核查状态"
 )
 async def credit_status(request: Request, upstreams: UpstreamsDep, uscc: EnterpriseUSCC) -> Response:
@@ -246,4 +268,222 @@ async def get_policy(request: Request, upstreams: UpstreamsDep, policy_id: Polic
     return await upstreams.forward("policy-catalog", "GET", f"/policies/{policy_id}", request=request)
 
 
-ROUTERS = [departments, enterprises, policies]
+GuideFormat = Annotated[
+    str, Query(pattern=r"^(html|markdown)$", description="html（缺省，可打印的完整页面）或 markdown")
+]
+_GUIDE_CONTENT = {
+    "description": "办事指南：HTML 页面（text/html）或 Markdown（text/markdown），中文",
+    "content": {"text/html": {"schema": {"type": "string"}}, "text/markdown": {"schema": {"type": "string"}}},
+}
+
+
+@policies.get(
+    "/{policy_id}/guide",
+    response_class=Response,
+    responses={200: _GUIDE_CONTENT, **problem_responses(404, 422, 502, 504)},
+    summary="一项政策的办事指南（现行版本）",
+)
+async def get_policy_guide(
+    request: Request, upstreams: UpstreamsDep, policy_id: PolicyId, format: GuideFormat = "html"
+) -> Response:
+    path = f"/policies/{policy_id}/guide"
+    return await upstreams.forward("policy-catalog", "GET", path, request=request, params={"format": format})
+
+
+# --- operators (policy clerks, publishers, the operations team) -----------------------
+
+operators = APIRouter(prefix="/v1/operator", tags=["operators"], dependencies=[access(Audience.operator)])
+# Until client credentials arrive, the operator names themself; the catalog records
+# it and refuses a publisher who edited or submitted the same version.
+Actor = Annotated[
+    str, Header(alias="X-Actor", pattern=r"^[A-Za-z0-9._@-]{1,64}$", description="操作人员标识（职责分离依据）")
+]
+Version = Annotated[int, Path(ge=1, le=100_000, description="版本号")]
+_CHANGE_ERRORS = problem_responses(400, 403, 404, 409, 413, 415, 422, 502, 504)
+
+
+@operators.post(
+    "/policies",
+    response_model=PolicyVersionDetailRead,
+    status_code=201,
+    responses=_CHANGE_ERRORS,
+    dependencies=[JsonBody],
+    summary="新建或修改政策草稿（政策文档）",
+)
+async def create_policy_draft(
+    request: Request, upstreams: UpstreamsDep, actor: Actor, document: Annotated[dict[str, Any], Body()]
+) -> Response:
+    return await upstreams.forward("policy-catalog", "POST", "/policies", request=request, json=document, actor=actor)
+
+
+async def _transition(
+    request: Request, upstreams: UpstreamsDep, actor: str, policy_id: str, version: int, step: str, body: Any
+) -> Response:
+    path = f"/policies/{policy_id}/versions/{version}/{step}"
+    return await upstreams.forward("policy-catalog", "POST", path, request=request, json=body, actor=actor)
+
+
+@operators.post(
+    "/policies/{policy_id}/versions/{version}/submit",
+    response_model=PolicyVersionDetailRead,
+    responses=_CHANGE_ERRORS,
+    summary="提交审核：校验文档、编译规则、运行文档内的测试用例",
+)
+async def submit_policy(
+    request: Request, upstreams: UpstreamsDep, actor: Actor, policy_id: PolicyId, version: Version
+) -> Response:
+    return await _transition(request, upstreams, actor, policy_id, version, "submit", None)
+
+
+@operators.post(
+    "/policies/{policy_id}/versions/{version}/withdraw",
+    response_model=PolicyVersionDetailRead,
+    responses=_CHANGE_ERRORS,
+    dependencies=[JsonBody],
+    summary="撤回提交，退回草稿",
+)
+async def withdraw_policy(
+    request: Request,
+    upstreams: UpstreamsDep,
+    actor: Actor,
+    policy_id: PolicyId,
+    version: Version,
+    body: TransitionReason,
+) -> Response:
+    return await _transition(request, upstreams, actor, policy_id, version, "withdraw", body.model_dump())
+
+
+@operators.post(
+    "/policies/{policy_id}/versions/{version}/reject",
+    response_model=PolicyVersionDetailRead,
+    responses=_CHANGE_ERRORS,
+    dependencies=[JsonBody],
+    summary="审核退回，退回草稿",
+)
+async def reject_policy(
+    request: Request,
+    upstreams: UpstreamsDep,
+    actor: Actor,
+    policy_id: PolicyId,
+    version: Version,
+    body: TransitionReason,
+) -> Response:
+    return await _transition(request, upstreams, actor, policy_id, version, "reject", body.model_dump())
+
+
+@operators.post(
+    "/policies/{policy_id}/versions/{version}/publish",
+    response_model=PolicyVersionDetailRead,
+    responses=_CHANGE_ERRORS,
+    dependencies=[JsonBody],
+    summary="发布（编辑或提交该版本的人员不能发布）",
+)
+async def publish_policy(
+    request: Request,
+    upstreams: UpstreamsDep,
+    actor: Actor,
+    policy_id: PolicyId,
+    version: Version,
+    body: PolicyPublish,
+) -> Response:
+    payload = body.model_dump(mode="json", exclude_none=True)
+    return await _transition(request, upstreams, actor, policy_id, version, "publish", payload)
+
+
+@operators.post(
+    "/policies/{policy_id}/versions/{version}/retire",
+    response_model=PolicyVersionDetailRead,
+    responses=_CHANGE_ERRORS,
+    dependencies=[JsonBody],
+    summary="废止（兑现前撤回不再符合的待遇）",
+)
+async def retire_policy(
+    request: Request,
+    upstreams: UpstreamsDep,
+    actor: Actor,
+    policy_id: PolicyId,
+    version: Version,
+    body: TransitionReason,
+) -> Response:
+    return await _transition(request, upstreams, actor, policy_id, version, "retire", body.model_dump())
+
+
+@operators.get(
+    "/policies/{policy_id}/versions",
+    response_model=Items[PolicyVersionDetailRead],
+    responses=_READ_ERRORS,
+    summary="政策的全部版本及经办人员",
+)
+async def list_policy_versions(request: Request, upstreams: UpstreamsDep, policy_id: PolicyId) -> Response:
+    return await upstreams.forward("policy-catalog", "GET", f"/policies/{policy_id}/versions", request=request)
+
+
+@operators.get(
+    "/policies/{policy_id}/versions/{version}/history",
+    response_model=Items[TransitionRead],
+    responses=_READ_ERRORS,
+    summary="一个版本的流转记录（谁、何时、做了什么）",
+)
+async def policy_version_history(
+    request: Request, upstreams: UpstreamsDep, policy_id: PolicyId, version: Version
+) -> Response:
+    path = f"/policies/{policy_id}/versions/{version}/history"
+    return await upstreams.forward("policy-catalog", "GET", path, request=request)
+
+
+@operators.get(
+    "/reevaluations",
+    response_model=ReevaluationPage,
+    responses=_READ_ERRORS,
+    summary="重新比对任务及进度（最新在前）",
+)
+async def list_reevaluations(
+    request: Request,
+    upstreams: UpstreamsDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    params = {"limit": str(limit), "offset": str(offset)}
+    return await upstreams.forward("eligibility", "GET", "/reevaluations", request=request, params=params)
+
+
+@operators.get(
+    "/reevaluations/{job_id}",
+    response_model=ReevaluationRead,
+    responses=_READ_ERRORS,
+    summary="一个重新比对任务的进度",
+)
+async def get_reevaluation(request: Request, upstreams: UpstreamsDep, job_id: uuid.UUID) -> Response:
+    return await upstreams.forward("eligibility", "GET", f"/reevaluations/{job_id}", request=request)
+
+
+@operators.post(
+    "/reevaluations",
+    response_model=ReevaluationRead,
+    status_code=202,
+    responses=_CHANGE_ERRORS,
+    dependencies=[JsonBody],
+    summary="对一项政策重新比对全部企业（如部门更正数据后）",
+)
+async def start_reevaluation(
+    request: Request, upstreams: UpstreamsDep, actor: Actor, body: ReevaluationCreate
+) -> Response:
+    return await upstreams.forward(
+        "eligibility", "POST", "/reevaluations", request=request, json=body.model_dump(), actor=actor
+    )
+
+
+@operators.get(
+    "/enterprises/{uscc}/policies/{policy_id}/assessment",
+    response_model=AssessmentRead,
+    responses=_READ_ERRORS,
+    summary="任一企业在一项政策下的比对说明（供核查）",
+)
+async def operator_assessment(
+    request: Request, upstreams: UpstreamsDep, uscc: EnterpriseUSCC, policy_id: PolicyId
+) -> Response:
+    path = f"/enterprises/{uscc}/policies/{policy_id}/assessment"
+    return await upstreams.forward("eligibility", "GET", path, request=request)
+
+
+ROUTERS = [departments, enterprises, policies, operators]

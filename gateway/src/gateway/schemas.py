@@ -131,6 +131,24 @@ class ConfirmationDecline(BaseModel):
     reason: str = Field(min_length=1, max_length=500, description="放弃原因")
 
 
+class PolicyPublish(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    effective_from: date | None = Field(default=None, description="新版本施行日期；缺省为今天或政策起始日中较晚者")
+
+
+class TransitionReason(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    reason: str = Field(min_length=1, max_length=500, description="原因")
+
+
+class ReevaluationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    policy_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,119}$", description="要重新比对的政策编号")
+
+
 # --- mirrors of the services' responses -------------------------------------------
 
 
@@ -275,6 +293,80 @@ class DeterminationRead(_Mirrored):
     status: str | None = Field(default=None, description="active 或 withdrawn")
     explanation: dict[str, Any] | None = None
     determined_at: datetime | None = None
+    paid_fen: int | None = Field(default=None, description="已兑现金额（分）；未兑现为空")
+    settled_at: datetime | None = None
+
+
+class PolicyVersionDetailRead(_Mirrored):
+    """One version of a policy with its lifecycle: who edited, submitted, published it."""
+
+    policy_id: str
+    version: int
+    status: str = Field(description="draft / submitted / published / retired")
+    title: str | None = None
+    document: dict[str, Any] | None = None
+
+
+class TransitionRead(_Mirrored):
+    action: str
+    from_status: str | None = None
+    to_status: str
+    actor: str
+    at: datetime
+    reason: str | None = None
+
+
+class ReevaluationRead(_Mirrored):
+    """重新比对任务 — progress of re-evaluating every enterprise under one policy."""
+
+    job_id: uuid.UUID
+    policy_id: str
+    status: str
+    status_text: str | None = None
+    total: int | None = None
+    done: int | None = None
+    determinations: int | None = None
+
+
+class ReevaluationPage(_Mirrored):
+    items: list[ReevaluationRead]
+    total: int
+    limit: int
+    offset: int
+
+
+class CheckRead(_Mirrored):
+    text: str = Field(description="检查项（中文）")
+    met: bool | None = Field(default=None, description="是否满足；说明性条目为空")
+
+
+class AwardRead(_Mirrored):
+    award_key: str
+    amount_fen: int
+    explanation: dict[str, Any]
+
+
+class PriorAwardRead(_Mirrored):
+    award_key: str
+    amount_fen: int
+    paid_on: date
+
+
+class AssessmentRead(_Mirrored):
+    """“为什么（不）符合？” — one policy applied to one enterprise, with the trace."""
+
+    uscc: str
+    policy_id: str
+    policy_version: int
+    policy_title: str
+    legal_basis: str
+    clause: str
+    eligible: bool
+    summary: str
+    checks: list[CheckRead]
+    awards: list[AwardRead]
+    facts: list[dict[str, Any]] = Field(default_factory=list, description="所依据的部门数据")
+    history: list[PriorAwardRead] = Field(default_factory=list, description="本政策已兑现的奖励")
 
 
 class PolicyAmountRead(_Mirrored):

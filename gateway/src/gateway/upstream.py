@@ -30,6 +30,9 @@ SERVICE_NAMES: dict[Service, str] = {
     "payment": "政策兑现服务",
 }
 _HEALTH_TIMEOUT = 2.0
+# Who performs an operator's state change; services record it and enforce
+# separation of duties on it.
+ACTOR_HEADER = "X-Actor"
 
 
 class Upstreams:
@@ -52,12 +55,15 @@ class Upstreams:
         request: Request,
         params: dict[str, str] | None = None,
         json: Any = None,
+        actor: str | None = None,
     ) -> Response:
         url = self.base_urls[service].rstrip("/") + path
         headers = {
             REQUEST_ID_HEADER: request.state.request_id,
             CORRELATION_HEADER: request.state.correlation_id,
         }
+        if actor is not None:
+            headers[ACTOR_HEADER] = actor
         attempts = 2 if method == "GET" else 1
         for attempt in range(1, attempts + 1):
             try:

@@ -29,11 +29,12 @@ class PolicyRepository:
         )
         return list(rows)
 
-    async def newest_released(self, on: date, policy_id: str | None = None) -> list[PolicyVersion]:
-        """Per policy, the highest version ever published whose effective date is on or before `on`
-        (it may have been retired since; whether it is still in force is the service's call)."""
+    async def in_force(self, on: date, policy_id: str | None = None) -> list[PolicyVersion]:
+        """Per policy, the version in force on `on` (see service.py for the rule)."""
+        never_retired = PolicyVersion.retired_on.is_(None)
+        took_effect = sa.or_(never_retired, PolicyVersion.retired_on >= PolicyVersion.effective_from)
         newest = sa.select(PolicyVersion.policy_id, sa.func.max(PolicyVersion.version).label("version")).where(
-            PolicyVersion.status.in_(_RELEASED), PolicyVersion.effective_from <= on
+            PolicyVersion.status.in_(_RELEASED), PolicyVersion.effective_from <= on, took_effect
         )
         if policy_id is not None:
             newest = newest.where(PolicyVersion.policy_id == policy_id)
@@ -47,6 +48,7 @@ class PolicyRepository:
                     PolicyVersion.version == newest_sq.c.version,
                 ),
             )
+            .where(sa.or_(never_retired, PolicyVersion.retired_on > on))
             .order_by(PolicyVersion.policy_id)
         )
         return list(rows)

@@ -22,6 +22,22 @@ class PolicyRetire(BaseModel):
     reason: str = Field(min_length=1, max_length=500, description="废止原因")
 
 
+class PolicyReturn(BaseModel):
+    """Sending a submitted version back to draft (撤回 or 退回)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500, description="撤回或退回的原因")
+
+
+class PolicyPublish(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    effective_from: date | None = Field(
+        default=None, description="本版本生效日期（不早于今天）；缺省为今天与政策执行起始日中较晚者"
+    )
+
+
 class LegalBasisRead(BaseModel):
     title: str = Field(description="政策文件名称")
     number: str = Field(description="文号")
@@ -36,8 +52,9 @@ class PolicySummaryRead(BaseModel):
     lead_department: str = Field(description="牵头部门")
     legal_basis: LegalBasisRead = Field(description="政策依据")
     benefit_kind: str
-    effective_from: date | None
-    effective_to: date | None
+    effective_from: date | None = Field(description="政策执行期限起始日（政策文件所载）")
+    effective_to: date | None = Field(description="政策执行期限截止日（政策文件所载）")
+    version_effective_from: date | None = Field(description="本版本生效日期：自该日起取代上一版本")
 
     @classmethod
     def of(cls, policy: PolicyVersion) -> PolicySummaryRead:
@@ -45,7 +62,7 @@ class PolicySummaryRead(BaseModel):
 
 
 class PolicyRead(PolicySummaryRead):
-    status: str
+    status: str = Field(description="draft / submitted / published / retired")
     published_at: UtcDatetime | None
     retired_at: UtcDatetime | None
     document: dict[str, Any]
@@ -64,6 +81,8 @@ class PolicyRead(PolicySummaryRead):
 
 
 class PolicyVersionRead(BaseModel):
+    """One version as operators see it: its status and who moved it there."""
+
     model_config = ConfigDict(from_attributes=True)
 
     policy_id: str
@@ -71,9 +90,28 @@ class PolicyVersionRead(BaseModel):
     status: str
     title: str
     created_at: UtcDatetime
+    created_by: str | None
+    submitted_at: UtcDatetime | None
+    submitted_by: str | None
     published_at: UtcDatetime | None
+    published_by: str | None
+    effective_from: date | None = Field(description="本版本生效日期")
     retired_at: UtcDatetime | None
+    retired_by: str | None
     retired_reason: str | None
+
+
+class PolicyTransitionRead(BaseModel):
+    """One step in a version's history."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    action: str = Field(description="create / edit / submit / withdraw / reject / publish / retire")
+    from_status: str | None = Field(description="之前的状态；创建时为空")
+    to_status: str
+    actor: str = Field(description="操作人员编号")
+    at: UtcDatetime
+    reason: str | None
 
 
 def _document_summary(policy: PolicyVersion) -> dict[str, Any]:
@@ -89,4 +127,11 @@ def _document_summary(policy: PolicyVersion) -> dict[str, Any]:
         "legal_basis": doc["legal_basis"],
         "effective_from": window["from"],
         "effective_to": window.get("to"),
+        "version_effective_from": policy.effective_from,
     }
+
+
+class PolicyVersionDetailRead(PolicyVersionRead):
+    """A version with its document: what a reviewer reads before publishing."""
+
+    document: dict[str, Any]

@@ -4,8 +4,10 @@
 
 Runs against the configured database through the service layer, in one
 transaction, so the `policy.published` events leave through the outbox like any
-other. Running it again publishes nothing new; a file that changed without a new
-version number is refused.
+other. Each document takes the same path an operator's would: drafted and submitted
+by `seed-editor` (so its test cases run), published by `seed-publisher` (separation
+of duties), taking effect by the default rule. Running it again publishes nothing
+new; a file that changed without a new version number is refused.
 """
 
 from __future__ import annotations
@@ -25,9 +27,12 @@ from mianshen_shared.problems import ProblemError
 from policy_catalog import service
 from policy_catalog.bootstrap import bootstrap
 from policy_catalog.config import Settings
+from policy_catalog.models import PolicyStatus
 from policy_catalog.repository import PolicyRepository
 
 DEFAULT_DIR = REPO_ROOT / "policies" / "zhengzhou"
+EDITOR = "seed-editor"
+PUBLISHER = "seed-publisher"
 
 
 @dataclass
@@ -53,15 +58,17 @@ async def seed(directory: Path = DEFAULT_DIR, settings: Settings | None = None, 
             repo = PolicyRepository(session)
             now = datetime.now(UTC)
             for document in documents:
-                policy, _ = await service.create_policy(repo, document=document, now=now)
+                policy, _ = await service.create_policy(repo, document=document, actor=EDITOR, now=now)
                 label = f"{policy.policy_id} v{policy.version}"
-                if policy.status == "retired":
+                if policy.status == PolicyStatus.RETIRED:
                     report.retired.append(label)
-                elif policy.status == "published":
+                elif policy.status == PolicyStatus.PUBLISHED:
                     report.unchanged.append(label)
                 else:
+                    policy_id, version = policy.policy_id, policy.version
+                    await service.submit_policy(repo, policy_id=policy_id, version=version, actor=EDITOR, now=now)
                     await service.publish_policy(
-                        repo, policy_id=policy.policy_id, version=policy.version, emit=emit, now=now
+                        repo, policy_id=policy_id, version=version, actor=PUBLISHER, emit=emit, now=now
                     )
                     report.published.append(label)
     finally:

@@ -94,5 +94,13 @@ def downgrade() -> None:
     op.drop_index("ix_policy_transitions_version", table_name="policy_transitions")
     op.drop_table("policy_transitions")
     with op.batch_alter_table("policy_versions") as batch:
-        for column in ("retired_on", "retired_by", "effective_from", "published_by", "submitted_by", "submitted_at", "created_by"):
+        for column in (
+            "retired_on",
+            "retired_by",
+            "effective_from",
+            "published_by",
+            "submitted_by",
+            "submitted_at",
+            "created_by",
+        ):
             batch.drop_column(column)
