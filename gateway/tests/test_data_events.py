@@ -79,8 +79,8 @@ def _drop(name: str) -> Callable[[dict[str, Any]], None]:
         (lambda r: r.update(action="delete"), "action", "literal_error"),
         (lambda r: r.update(record_id="x" * 129), "record_id", "string_too_long"),
         (lambda r: r["attributes"].update(title="world_champion"), "attributes.title", "invalid_attributes"),
-        (lambda r: r["attributes"].pop("document_no"), "attributes", "invalid_attributes"),
-        (lambda r: r["attributes"].update(stamp="x"), "attributes", "invalid_attributes"),
+        (lambda r: r["attributes"].pop("document_no"), "attributes.document_no", "invalid_attributes"),
+        (lambda r: r["attributes"].update(stamp="x"), "attributes.stamp", "invalid_attributes"),
     ],
     ids=[
         "unknown-record-type",

@@ -13,6 +13,7 @@ import yaml
 from jsonschema import Draft202012Validator, FormatChecker
 
 from mianshen_shared.config import REPO_ROOT
+from mianshen_shared.schema_messages import describe
 
 DEFAULT_CITY_FILE = REPO_ROOT / "config" / "cities" / "zhengzhou.yaml"
 
@@ -44,9 +45,8 @@ class City:
         """Chinese messages for every way `attributes` break the record type's schema."""
         rt = self.record_types[record_type]
         out = []
-        for err in sorted(rt.validator.iter_errors(attributes), key=lambda e: list(e.path)):
-            where = ".".join(str(p) for p in err.path) or "attributes"
-            out.append(f"{where}: {err.message}")
+        for err in sorted(rt.validator.iter_errors(attributes), key=lambda e: [str(p) for p in e.path]):
+            out.append(describe(err, root="attributes"))
         return out
 
 
