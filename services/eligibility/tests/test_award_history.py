@@ -258,3 +258,30 @@ async def test_every_evaluation_is_told_what_the_policy_already_paid(monkeypatch
 
     paid = rules.PriorAward(award_key="once", amount_fen=PROVINCIAL_FEN, paid_on=date(2026, 3, 2), policy_version=1)
     assert told == [(uscc, (paid,))] * 3, "one record, a run of records, a re-evaluation job"
+
+
+# --- a record that raises the award while its payment is in flight --------------------
+
+
+async def test_a_raise_that_arrived_while_the_payment_was_in_flight_is_owed_as_a_new_tranche() -> None:
+    repo, uscc = await given(city_policy(APP_SOLUTION_POLICY)), testing.make_uscc()
+    confirmed = (await push(repo, app_solution_record(uscc, "方案甲"), app_solution_record(uscc, "方案乙")))[-1]
+    assert confirmed.amount_fen == 2 * MILLION_YUAN_FEN
+    # A third solution arrives after the enterprise confirmed 200万 and before it was paid.
+    [raised] = await push(repo, app_solution_record(uscc, "方案丙"))
+    assert (raised.change, raised.award_key, raised.amount_fen) == ("changed", "2023", 3 * MILLION_YUAN_FEN)
+
+    payment = payment_for(confirmed)  # the finance system paid what was confirmed: 200万
+    assert await service.payment_issued(repo, payment=payment, event_id="e1", now=NOW) is not None
+    [owed] = await service.redetermine_after_payment(repo, payment=payment, now=NOW)
+
+    assert (owed.change, owed.award_key, owed.amount_fen) == ("new", "2023#2", 1 * MILLION_YUAN_FEN)
+    assert "300万元 − 本政策已奖励200万元 = 100万元" in owed.explanation.computation
+
+
+async def test_a_payment_of_the_whole_award_leaves_nothing_to_redetermine() -> None:
+    repo, uscc = await given(city_policy(APP_SOLUTION_POLICY)), testing.make_uscc()
+    [determined] = await push(repo, app_solution_record(uscc, "方案甲"))
+    payment = payment_for(determined)
+    await service.payment_issued(repo, payment=payment, event_id="e1", now=NOW)
+    assert await service.redetermine_after_payment(repo, payment=payment, now=NOW) == []

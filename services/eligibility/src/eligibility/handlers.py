@@ -48,9 +48,12 @@ async def on_policy_retired(event: PolicyRetired, uow: UnitOfWork) -> None:
 
 
 async def on_payment_issued(event: PaymentIssued, uow: UnitOfWork) -> None:
-    await service.payment_issued(
-        await _repository(uow), payment=event, event_id=str(uow.envelope.id), now=datetime.now(UTC)
-    )
+    repo = await _repository(uow)
+    now = datetime.now(UTC)
+    if await service.payment_issued(repo, payment=event, event_id=str(uow.envelope.id), now=now) is None:
+        return  # told before: its re-evaluation was done then
+    for entitlement in await service.redetermine_after_payment(repo, payment=event, now=now):
+        await uow.emit(entitlement, key=entitlement.uscc, correlation_id=uow.envelope.correlationid)
 
 
 HANDLERS = {

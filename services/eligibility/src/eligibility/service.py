@@ -776,6 +776,34 @@ async def payment_issued(
     return award
 
 
+async def redetermine_after_payment(
+    repo: Repository, *, payment: PaymentIssued, now: datetime
+) -> list[EntitlementDetermined]:
+    """Evaluate the paid policy again for the enterprise, now that the history knows the payment.
+
+    Usually nothing changes. But a record that raised the award while the payment
+    was in flight changed an entitlement the enterprise had already confirmed at the
+    lower amount; once that lower amount is paid, the difference is owed under a
+    tranche of its own (`<group>#2`), and only this re-evaluation finds it.
+    """
+    held = await repo.get_policy(payment.policy_id)
+    if held is None or held.status != "published":
+        return []
+    policy = _compiled_for(held)
+    facts = await repo.active_facts_of([payment.uscc], policy.input_record_types)
+    return await _redetermine(
+        repo,
+        uscc=payment.uscc,
+        enterprise_name=_name_from(facts),
+        policies=[policy],
+        facts=facts,
+        entitlements=await repo.entitlements_of([payment.uscc], [policy.id]),
+        history=prior_awards(await repo.history_of([payment.uscc], [policy.id])).get(payment.uscc, {}),
+        now=now,
+        withdrawal_reason="兑现后重新比对，企业不再符合条件，",
+    )
+
+
 # --- "why (not)?" ---------------------------------------------------------------------
 
 
