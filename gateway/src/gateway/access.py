@@ -31,7 +31,7 @@ def _admit(audience: Audience) -> Callable[[Request], Coroutine[Any, Any, None]]
     return admit
 
 
-_GUARDS = {audience: Depends(_admit(audience)) for audience in Audience}
+_GUARDS: dict[Audience, DependsParam] = {audience: Depends(_admit(audience)) for audience in Audience}
 
 
 def access(audience: Audience) -> DependsParam:

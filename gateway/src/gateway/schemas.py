@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from mianshen_shared import uscc as uscc_rules
+import mianshen_shared.uscc as uscc_rules
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 

@@ -42,6 +42,17 @@ class FakePolicyRepository:
             newest[p.policy_id] = p
         return [p for _, p in sorted(newest.items()) if p.retired_on is None or p.retired_on > on]
 
+    async def next_due_announcement(self, today: date) -> PolicyVersion | None:
+        due = [
+            p
+            for p in self.policies.values()
+            if p.status == PolicyStatus.PUBLISHED
+            and p.announced_at is None
+            and p.effective_from is not None
+            and p.effective_from <= today
+        ]
+        return min(due, key=lambda p: (p.policy_id, p.version), default=None)
+
     async def add_transition(self, transition: PolicyTransition) -> None:
         transition.id = next(self._ids)
         self.history.append(transition)

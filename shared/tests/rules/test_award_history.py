@@ -81,9 +81,7 @@ def test_no_repeat_pays_nothing_once_the_group_was_paid() -> None:
 def test_third_tranche_follows_the_highest_paid_tranche_number() -> None:
     policy = tiered("top_up")
     history = [PriorAward("once", 50 * WAN, date(2022, 3, 1)), PriorAward("once#2", 50 * WAN, date(2022, 9, 1))]
-    awards = evaluate(
-        policy, uscc=case_uscc(policy), facts=[title("single_champion_enterprise")], history=history
-    )
+    awards = evaluate(policy, uscc=case_uscc(policy), facts=[title("single_champion_enterprise")], history=history)
     assert amounts(awards) == {"once#3": 400 * WAN}
 
 

@@ -62,9 +62,7 @@ def test_a_case_whose_expectation_differs_names_the_case_and_both_amounts() -> N
 def test_fewer_than_three_cases_cannot_be_published() -> None:
     doc = _sme()
     doc["cases"] = doc["cases"][:2]
-    assert run_cases(compile_policy(doc)) == [
-        "cases: 至少应有3个测试用例（符合、不符合、边界情形），现有2个"
-    ]
+    assert run_cases(compile_policy(doc)) == ["cases: 至少应有3个测试用例（符合、不符合、边界情形），现有2个"]
 
 
 def test_an_expression_that_fails_at_run_time_is_caught_by_the_cases() -> None:

@@ -52,11 +52,12 @@ def expiry_sweep(interval: float) -> Callable[[Runtime], Awaitable[None]]:
 
 
 async def sweep_once(runtime: Runtime) -> int:
-    correlation_id = f"expiry-sweep-{uuid.uuid4().hex}"
+    sweep_id = f"expiry-sweep-{uuid.uuid4().hex}"
     async with db.transaction(runtime.sessions) as session:
 
-        async def emit(payload: Payload, *, key: str) -> Envelope:
-            return await runtime.outbox.add(session, payload, key=key, correlation_id=correlation_id)
+        async def emit(payload: Payload, *, key: str, correlation_id: str | None = None) -> Envelope:
+            sweep = correlation_id or sweep_id
+            return await runtime.outbox.add(session, payload, key=key, correlation_id=sweep)
 
         expired = await service.expire_overdue(ConfirmationRepository(session), now=datetime.now(UTC), emit=emit)
     if expired:

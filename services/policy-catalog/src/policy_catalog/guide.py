@@ -18,7 +18,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from mianshen_shared import city as city_config
+import mianshen_shared.city as city_config
 from mianshen_shared.events.catalog import NON_CASH_BENEFITS
 from mianshen_shared.rules.expressions import amount_text
 

@@ -1,6 +1,7 @@
 """policy-catalog consumes nothing: it is the source of the `policies` topic.
 
-The empty table keeps the service's shape; the runtime still runs the outbox relay.
+The empty table keeps the service's shape; the runtime still runs the outbox relay
+and the announcer (announcer.py).
 """
 
 from __future__ import annotations

@@ -55,6 +55,9 @@ class PolicyVersion(Base):
     published_by: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
     # The day (Asia/Shanghai) from which this version supersedes the previous one.
     effective_from: Mapped[date | None] = mapped_column(sa.Date, nullable=True)
+    # When `policy.published` went out; None while a published version waits for its
+    # effective date (see service.py: eligibility applies what it hears at once).
+    announced_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), nullable=True)
     retired_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), nullable=True)
     retired_by: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
     # The day (Asia/Shanghai) of retirement: the version is out of force from that day on.

@@ -6,6 +6,8 @@ from datetime import date
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+from sqlalchemy.orm.util import AliasedClass
 
 from policy_catalog.models import PolicyStatus, PolicyTransition, PolicyVersion
 
@@ -53,6 +55,34 @@ class PolicyRepository:
         )
         return list(rows)
 
+    async def next_due_announcement(self, today: date) -> PolicyVersion | None:
+        """The first published, unannounced version whose effective date has come: the
+        lowest such version of its policy, locked for this transaction.
+
+        Another replica's transaction holding a row is passed over (SKIP LOCKED), and
+        because a policy's later version is offered only once no earlier due one is
+        left unannounced, a second replica can never overtake the first within a
+        policy. SQLite renders no FOR UPDATE; it runs a single process.
+        """
+        earlier = aliased(PolicyVersion)
+        earlier_due = (
+            sa.select(earlier.version)
+            .where(
+                earlier.policy_id == PolicyVersion.policy_id,
+                earlier.version < PolicyVersion.version,
+                *_due(earlier, today),
+            )
+            .exists()
+        )
+        query = (
+            sa.select(PolicyVersion)
+            .where(*_due(PolicyVersion, today), ~earlier_due)
+            .order_by(PolicyVersion.policy_id, PolicyVersion.version)
+            .limit(1)
+            .with_for_update(of=PolicyVersion, skip_locked=True)
+        )
+        return (await self._session.scalars(query)).first()
+
     async def add_transition(self, transition: PolicyTransition) -> None:
         self._session.add(transition)
         await self._session.flush()
@@ -64,3 +94,11 @@ class PolicyRepository:
             .order_by(PolicyTransition.id)
         )
         return list(rows)
+
+
+def _due(version: type[PolicyVersion] | AliasedClass[PolicyVersion], today: date) -> tuple[sa.ColumnElement[bool], ...]:
+    return (
+        version.status == PolicyStatus.PUBLISHED.value,
+        version.announced_at.is_(None),
+        version.effective_from <= today,
+    )

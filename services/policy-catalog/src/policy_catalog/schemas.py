@@ -3,8 +3,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field
 
+from policy_catalog import service
 from policy_catalog.models import PolicyVersion
 
 
@@ -96,9 +97,15 @@ class PolicyVersionRead(BaseModel):
     published_at: UtcDatetime | None
     published_by: str | None
     effective_from: date | None = Field(description="本版本生效日期")
+    announced_at: UtcDatetime | None = Field(description="向数据比对发出本版本的时间；已发布但尚未到生效日期的版本为空")
     retired_at: UtcDatetime | None
     retired_by: str | None
     retired_reason: str | None
+
+    @computed_field(description="状态说明，如“已发布，2027-01-01起施行”")  # type: ignore[prop-decorator]
+    @property
+    def status_text(self) -> str:
+        return service.status_text(self.status, effective_from=self.effective_from, announced_at=self.announced_at)
 
 
 class PolicyTransitionRead(BaseModel):

@@ -6,8 +6,10 @@ Runs against the configured database through the service layer, in one
 transaction, so the `policy.published` events leave through the outbox like any
 other. Each document takes the same path an operator's would: drafted and submitted
 by `seed-editor` (so its test cases run), published by `seed-publisher` (separation
-of duties), taking effect by the default rule. Running it again publishes nothing
-new; a file that changed without a new version number is refused.
+of duties), taking effect by the default rule — announced at once, unless the
+document starts on a later day, which the running catalogue's announcer then waits
+for. Running it again publishes nothing new; a file that changed without a new
+version number is refused.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mianshen_shared import db, rules
+import mianshen_shared.rules as rules
+from mianshen_shared import db
 from mianshen_shared.config import REPO_ROOT
 from mianshen_shared.events.catalog import Payload
 from mianshen_shared.problems import ProblemError

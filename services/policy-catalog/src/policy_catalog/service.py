@@ -8,9 +8,17 @@ A document enters as a draft once it compiles, and may be replaced while it is a
 draft. Submitting freezes it: the catalogue compiles it again and runs the test
 cases written inside it, and a document whose cases fail stays a draft. Publishing
 — by someone who neither edited nor submitted that version (separation of duties)
-— announces it on `policies` through the outbox, in the same transaction, with the
-day it takes effect; retiring announces that it no longer applies. Every step names
-its actor and is kept in the version's history (`policy_transitions`).
+— fixes the day it takes effect; retiring ends it. Every step names its actor and is
+kept in the version's history (`policy_transitions`).
+
+Announcing waits for that day. Eligibility applies every `policy.published` it
+receives at once, replacing the version it held, and keeps no calendar of its own;
+the catalogue is the one place that knows from which day a version counts. So a
+version taking effect today is announced on `policies` through the outbox in the
+publishing transaction, and one taking effect later stays published but unannounced
+(`announced_at` empty) until the announcer (announcer.py) finds its day has come.
+A version retired before it took effect is never announced, and its retirement is
+not announced either: nobody applied it.
 
 In force on a day D: among the versions ever published whose effective date is on
 or before D (leaving out any retired before it took effect), the newest one — if it
@@ -27,7 +35,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic_core import to_jsonable_python
 
-from mianshen_shared import rules
+import mianshen_shared.rules as rules
 from mianshen_shared.events.catalog import Payload, PolicyPublished, PolicyRetired
 from mianshen_shared.problems import ProblemError
 from policy_catalog.models import PolicyAction, PolicyStatus, PolicyTransition, PolicyVersion
@@ -50,14 +58,18 @@ class Repository(Protocol):
     async def add(self, policy: PolicyVersion) -> None: ...
     async def versions(self, policy_id: str) -> list[PolicyVersion]: ...
     async def in_force(self, on: date, policy_id: str | None = None) -> list[PolicyVersion]: ...
+    async def next_due_announcement(self, today: date) -> PolicyVersion | None: ...
     async def add_transition(self, transition: PolicyTransition) -> None: ...
     async def transitions(self, policy_id: str, version: int) -> list[PolicyTransition]: ...
 
 
+def as_utc(moment: datetime) -> datetime:
+    # SQLite hands timestamps back without their zone; they were stored in UTC.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def shanghai_date(moment: datetime) -> date:
-    if moment.tzinfo is None:  # SQLite hands timestamps back without their zone; they were stored in UTC
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(SHANGHAI).date()
+    return as_utc(moment).astimezone(SHANGHAI).date()
 
 
 def normalise(document: dict[str, Any]) -> dict[str, Any]:
@@ -94,6 +106,15 @@ def _label(policy: PolicyVersion) -> str:
 
 def _status_name(policy: PolicyVersion) -> str:
     return STATUS_NAMES[PolicyStatus(policy.status)]
+
+
+def status_text(status: str, *, effective_from: date | None, announced_at: datetime | None) -> str:
+    """The version's status as an operator reads it; a published version still waiting
+    for its day says which day that is."""
+    name = STATUS_NAMES[PolicyStatus(status)]
+    if status == PolicyStatus.PUBLISHED and announced_at is None and effective_from is not None:
+        return f"{name}，{effective_from.isoformat()}起施行"
+    return name
 
 
 async def _move(
@@ -272,8 +293,9 @@ async def publish_policy(
 ) -> PolicyVersion:
     """Publish a submitted version, taking effect from `effective_from` (default: see
     `default_effective_from`; an explicit day may not lie before today). The publisher
-    may not be anyone who created, edited or submitted the version. Publishing an
-    already published version again changes nothing and emits nothing."""
+    may not be anyone who created, edited or submitted the version. A version taking
+    effect today is announced now; a later one when its day comes (`announce_next_due`).
+    Publishing an already published version again changes nothing and emits nothing."""
     policy = await _existing(repo, policy_id, version)
     if policy.status == PolicyStatus.PUBLISHED:
         if effective_from is not None and effective_from != policy.effective_from:
@@ -299,35 +321,67 @@ async def publish_policy(
     policy.published_by = actor
     policy.effective_from = effective_from
     await _move(repo, policy, action=PolicyAction.PUBLISH, to=PolicyStatus.PUBLISHED, actor=actor, now=now)
+    if effective_from <= today:
+        await _announce(policy, emit=emit, now=now)
+    return policy
+
+
+async def _announce(policy: PolicyVersion, *, emit: Emit, now: datetime) -> None:
+    assert policy.published_at is not None and policy.effective_from is not None
+    policy.announced_at = now
     event: Payload = PolicyPublished(
         policy_id=policy.policy_id,
         version=policy.version,
         title=policy.title,
         document=policy.document,
-        published_at=now,
-        effective_from=effective_from,
+        published_at=as_utc(policy.published_at),
+        effective_from=policy.effective_from,
     )
     await emit(event, key=policy.policy_id)
+
+
+async def announce_next_due(repo: Repository, *, emit: Emit, today: date, now: datetime) -> PolicyVersion | None:
+    """Announce one published, unannounced version whose effective date has come
+    (`today` is the day in Asia/Shanghai): the lowest such version of the first such
+    policy. Returns it, or None when nothing is due. One call is one version, so the
+    caller can give each its own transaction; calling until None announces a
+    policy's versions in version order."""
+    policy = await repo.next_due_announcement(today)
+    if policy is not None:
+        await _announce(policy, emit=emit, now=now)
     return policy
 
 
 async def retire_policy(
     repo: Repository, *, policy_id: str, version: int, actor: str, reason: str, emit: Emit, now: datetime
 ) -> PolicyVersion:
-    """Retire a published version and announce it. Retiring it again changes nothing;
-    a version never published cannot be retired (withdraw it, or leave the draft)."""
+    """Retire a published version. Retiring it again changes nothing; a version never
+    published cannot be retired (withdraw it, or leave the draft).
+
+    The retirement is announced only if the version took effect — it was announced, or
+    its effective date has come and the announcer has not reached it yet. Either way
+    eligibility must stop applying the policy, since the catalogue no longer counts an
+    older version as in force. One retired before its day was never applied by anyone,
+    and announcing its retirement would make eligibility retire the older version it
+    holds, which stays in force.
+    """
     policy = await _existing(repo, policy_id, version)
     if policy.status == PolicyStatus.RETIRED:
         return policy
     if policy.status != PolicyStatus.PUBLISHED:
         raise _refuse(policy, "policy_not_published", "只有已发布的版本可以废止")
+    retired_on = shanghai_date(now)
     policy.retired_at = now
-    policy.retired_on = shanghai_date(now)
+    policy.retired_on = retired_on
     policy.retired_by = actor
     policy.retired_reason = reason
     await _move(repo, policy, action=PolicyAction.RETIRE, to=PolicyStatus.RETIRED, actor=actor, now=now, reason=reason)
-    event: Payload = PolicyRetired(policy_id=policy_id, version=version, retired_at=now, reason=reason)
-    await emit(event, key=policy_id)
+    took_effect = policy.announced_at is not None or (
+        policy.effective_from is not None and policy.effective_from <= retired_on
+    )
+    if took_effect:
+        event: Payload = PolicyRetired(policy_id=policy_id, version=version, retired_at=now, reason=reason)
+        await emit(event, key=policy_id)
     return policy
 
 
