@@ -22,3 +22,61 @@ OUTBOX_BACKLOG = Gauge("mianshen_outbox_backlog", "Outbox rows waiting to be pub
 OUTBOX_OLDEST_AGE = Gauge(
     "mianshen_outbox_oldest_age_seconds", "Age of the oldest row in the last published batch", ["service"]
 )
+
+# --- the contract with deploy/observability (dashboards, alert rules) -----------------
+# Every name below is used by a dashboard panel or an alert rule; a test checks that
+# those use nothing else. Amounts are fen, as everywhere.
+
+CONSUMER_LAG = Gauge(
+    "mianshen_consumer_lag_messages",
+    "Messages between a consumer group's committed offset and the end of the partition",
+    ["service", "topic", "partition"],
+)
+OUTBOX_OLDEST_UNPUBLISHED_AGE = Gauge(
+    "mianshen_outbox_oldest_unpublished_age_seconds",
+    "Age of the oldest outbox row not yet published (0 when none is waiting)",
+    ["service"],
+)
+DETERMINATIONS = Counter(
+    "mianshen_determinations_total", "Entitlements determined, by policy and change", ["policy_id", "change"]
+)
+DETERMINED_AMOUNT = Counter(
+    "mianshen_determined_amount_fen_total", "Amounts of new or raised entitlements, in fen", ["policy_id"]
+)
+CONFIRMATIONS = Counter(
+    "mianshen_confirmations_total",
+    "意愿确认 requests by policy and outcome (requested, accepted, declined, expired, closed)",
+    ["policy_id", "outcome"],
+)
+PAYMENTS = Counter(
+    "mianshen_payments_total",
+    "Payments by policy and outcome (submitted, succeeded, failed, returned, held)",
+    ["policy_id", "outcome"],
+)
+PAID_AMOUNT = Counter("mianshen_paid_amount_fen_total", "Amounts paid, in fen", ["policy_id"])
+BUDGET = Gauge(
+    "mianshen_budget_fen", "A policy's budget for a fiscal year, in fen (from the city)", ["policy_id", "fiscal_year"]
+)
+FUNNEL_STEP = Histogram(
+    "mianshen_funnel_step_seconds",
+    "Time an entitlement spends in each step of 免申即享: "
+    "notify (determined → requested), confirm (requested → accepted), "
+    "credit (accepted → cleared), pay (cleared → paid), total (determined → paid)",
+    ["policy_id", "step"],
+    buckets=(1, 10, 60, 600, 3600, 6 * 3600, 86400, 3 * 86400, 7 * 86400, 30 * 86400, 90 * 86400),
+)
+FEED_RECORDS = Counter(
+    "mianshen_feed_records_total",
+    "Department records by department, record type and outcome (accepted, rejected)",
+    ["department", "record_type", "outcome"],
+)
+FEED_LAST_RECORD = Gauge(
+    "mianshen_feed_last_record_timestamp_seconds",
+    "Unix time of the last record accepted from each department",
+    ["department"],
+)
+FEED_EXPECTED_INTERVAL = Gauge(
+    "mianshen_feed_expected_interval_seconds",
+    "Longest gap the agreed schedule allows between two pushes of a department (incl. grace)",
+    ["department"],
+)
