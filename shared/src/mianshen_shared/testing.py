@@ -125,13 +125,20 @@ async def wait_for(predicate: Any, *, timeout: float = 30.0, interval: float = 0
 # --- Kafka helpers ----------------------------------------------------------------
 
 
-async def produce(topic: str, value: bytes, *, key: str, bootstrap: str = KAFKA_BOOTSTRAP) -> None:
+async def produce(
+    topic: str,
+    value: bytes,
+    *,
+    key: str,
+    headers: list[tuple[str, bytes]] | None = None,
+    bootstrap: str = KAFKA_BOOTSTRAP,
+) -> None:
     from aiokafka import AIOKafkaProducer
 
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
-        await producer.send_and_wait(topic, value=value, key=key.encode())
+        await producer.send_and_wait(topic, value=value, key=key.encode(), headers=headers)
     finally:
         await producer.stop()
 
