@@ -127,5 +127,14 @@ case "${1:-start}" in
   status) if is_up; then echo "up 127.0.0.1:$port"; else echo "down"; exit 1; fi ;;
   bootstrap) echo "127.0.0.1:$port" ;;
   resolve) resolve_jars ;;
-  *) echo "usage: $0 start|stop|status|bootstrap|resolve" >&2; exit 2 ;;
+  # Kafka's own consumer-group tool, e.g. to replay a topic for one service:
+  #   kafka.sh groups --describe --group eligibility
+  #   kafka.sh groups --reset-offsets --group eligibility --topic mjx.department-records.v1 \
+  #     --to-datetime 2026-11-25T00:00:00.000 --execute      (stop the service first)
+  groups)
+    shift
+    java=$(pick_java)
+    exec "$java" -Dlog4j2.configurationFile="$here/log4j2.properties" -cp "$libs/*" \
+      org.apache.kafka.tools.consumer.group.ConsumerGroupCommand --bootstrap-server "127.0.0.1:$port" "$@" ;;
+  *) echo "usage: $0 start|stop|status|bootstrap|resolve|groups ARGS" >&2; exit 2 ;;
 esac
