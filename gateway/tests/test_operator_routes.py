@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 
+import httpx
 import pytest
 
 from mianshen_shared import testing
@@ -92,3 +93,38 @@ async def test_an_operator_may_read_any_enterprises_assessment(gw: Harness) -> N
     r = await gw.client.get(f"/v1/operator{path}")
     assert r.status_code == 200, r.text
     assert r.json()["eligible"] is False
+
+
+CONFIRMATION = "http://127.0.0.1:8003"
+
+
+async def test_the_performance_report_passes_the_period_and_comes_back_as_csv(gw: Harness) -> None:
+    csv = "\ufeff政策编号,兑现金额（元）\nzz-2022-02,2000000.00\n"
+    answer = httpx.Response(200, content=csv.encode(), headers={"content-type": "text/csv; charset=utf-8"})
+    gw.services.reply(CONFIRMATION, "/performance.csv", answer)
+    r = await gw.client.get(
+        "/v1/operator/performance/report", params={"format": "csv", "from": "2026-01-01", "to": "2026-06-30"}
+    )
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/csv")
+    sent = gw.services.requests_to("/performance.csv")[0].url.params
+    assert (sent["from"], sent["to"], sent["stuck_days"]) == ("2026-01-01", "2026-06-30", "7")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"format": "pdf"}, {"from": "去年"}, {"stuck_days": "0"}],
+    ids=["unknown-format", "not-a-date", "stuck-days-out-of-range"],
+)
+async def test_bad_report_parameters_are_refused_at_the_door(gw: Harness, params: dict[str, str]) -> None:
+    assert_problem(await gw.client.get("/v1/operator/performance/report", params=params), 422, "validation_failed")
+    assert gw.services.requests == []
+
+
+async def test_the_overdue_feeds_list_is_read_from_eligibility(gw: Harness) -> None:
+    body = {"as_of": "2026-11-25T08:00:00+00:00", "summary": "1个部门逾期", "items": [{"department": "rsj"}]}
+    gw.services.reply(ELIGIBILITY, "/feeds/overdue", ok(body))
+    r = await gw.client.get("/v1/operator/feeds/overdue")
+    assert r.status_code == 200, r.text
+    assert r.json()["items"][0]["department"] == "rsj"
+    assert_problem(await gw.client.get("/v1/operator/feeds/RSJ;drop"), 422, "validation_failed")

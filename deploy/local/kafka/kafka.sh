@@ -134,7 +134,7 @@ case "${1:-start}" in
   groups)
     shift
     java=$(pick_java)
-    exec "$java" -Dlog4j2.configurationFile="$here/log4j2.properties" -cp "$libs/*" \
+    exec "$java" -Dkafka.logs.dir="$state/logs" -Dlog4j2.configurationFile="$here/log4j2.properties" -cp "$libs/*" \
       org.apache.kafka.tools.consumer.group.ConsumerGroupCommand --bootstrap-server "127.0.0.1:$port" "$@" ;;
   *) echo "usage: $0 start|stop|status|bootstrap|resolve|groups ARGS" >&2; exit 2 ;;
 esac

@@ -19,7 +19,7 @@ from gateway.config import Settings
 from gateway.router import REQUEST_MODELS, ROUTERS
 from gateway.service import Producer
 from mianshen_shared import logs, problems
-from mianshen_shared.web import install_request_context
+from mianshen_shared.web import install_request_context, kafka_check, readiness
 
 TAGS = [
     {"name": "departments", "description": "委办局推送数据（数据比对的输入）"},
@@ -78,12 +78,10 @@ def _install_probes(app: FastAPI) -> None:
         gateway = get_gateway(request)
         checks: dict[str, str] = {}
         if gateway.broker_expected:
-            checks["kafka"] = "ok" if gateway.producer_ready() else "down"
+            checks["kafka"] = await kafka_check(gateway.producer) if gateway.producer_ready() else "down"
         if gateway.upstreams is not None:
             checks.update(await gateway.upstreams.health())
-        ok = all(v == "ok" for v in checks.values())
-        body = {"status": "ready" if ok else "not_ready", "checks": checks}
-        return JSONResponse(body, status_code=200 if ok else 503)
+        return readiness(checks)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

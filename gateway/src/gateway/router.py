@@ -7,7 +7,7 @@ every route of it at once.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
@@ -28,7 +28,11 @@ from gateway.schemas import (
     EligibilitySummaryRead,
     EntitlementList,
     EntitlementRead,
+    FeedDepartmentRead,
+    FeedOverdueRead,
+    FeedOverviewRead,
     PaymentRead,
+    PerformanceRead,
     PolicyPublish,
     PolicyRead,
     PolicySummaryRead,
@@ -484,6 +488,94 @@ async def operator_assessment(
 ) -> Response:
     path = f"/enterprises/{uscc}/policies/{policy_id}/assessment"
     return await upstreams.forward("eligibility", "GET", path, request=request)
+
+
+# --- 绩效评估 and data-feed supervision --------------------------------------------------
+
+PerformanceFrom = Annotated[date | None, Query(alias="from", description="起始日期（含），缺省为本年1月1日")]
+PerformanceTo = Annotated[date | None, Query(alias="to", description="截止日期（含），缺省为今天")]
+StuckDays = Annotated[int, Query(ge=1, le=365, description="超过多少天无进展视为滞留")]
+_REPORT_CONTENT = {
+    "description": "绩效评估报告：CSV（text/csv，UTF-8 带 BOM）或可打印的 HTML 页面（text/html）",
+    "content": {"text/csv": {"schema": {"type": "string"}}, "text/html": {"schema": {"type": "string"}}},
+}
+
+
+def _performance_params(start: date | None, end: date | None, policy_id: str | None, stuck_days: int) -> dict[str, str]:
+    params = {"stuck_days": str(stuck_days)}
+    if start is not None:
+        params["from"] = start.isoformat()
+    if end is not None:
+        params["to"] = end.isoformat()
+    if policy_id is not None:
+        params["policy_id"] = policy_id
+    return params
+
+
+@operators.get(
+    "/performance",
+    response_model=PerformanceRead,
+    responses=_READ_ERRORS,
+    summary="绩效评估：按政策、按期间的比对、确认、兑现、享受率与时效",
+)
+async def performance(
+    request: Request,
+    upstreams: UpstreamsDep,
+    start: PerformanceFrom = None,
+    end: PerformanceTo = None,
+    policy_id: Annotated[str | None, Query(max_length=120)] = None,
+    stuck_days: StuckDays = 7,
+) -> Response:
+    params = _performance_params(start, end, policy_id, stuck_days)
+    return await upstreams.forward("confirmation", "GET", "/performance", request=request, params=params)
+
+
+@operators.get(
+    "/performance/report",
+    response_class=Response,
+    responses={200: _REPORT_CONTENT, **_READ_ERRORS},
+    summary="下载绩效评估报告（csv 或可打印的 html）",
+)
+async def performance_report(
+    request: Request,
+    upstreams: UpstreamsDep,
+    format: Annotated[str, Query(pattern=r"^(csv|html)$", description="csv 或 html")] = "html",
+    start: PerformanceFrom = None,
+    end: PerformanceTo = None,
+    policy_id: Annotated[str | None, Query(max_length=120)] = None,
+    stuck_days: StuckDays = 7,
+) -> Response:
+    params = _performance_params(start, end, policy_id, stuck_days)
+    return await upstreams.forward("confirmation", "GET", f"/performance.{format}", request=request, params=params)
+
+
+@operators.get("/feeds", response_model=FeedOverviewRead, responses=_READ_ERRORS, summary="各部门数据推送情况（督办）")
+async def feeds(request: Request, upstreams: UpstreamsDep) -> Response:
+    return await upstreams.forward("eligibility", "GET", "/feeds", request=request)
+
+
+@operators.get(
+    "/feeds/overdue",
+    response_model=FeedOverdueRead,
+    responses=_READ_ERRORS,
+    summary="未按约定推送数据的部门（通报清单）",
+)
+async def feeds_overdue(request: Request, upstreams: UpstreamsDep) -> Response:
+    return await upstreams.forward("eligibility", "GET", "/feeds/overdue", request=request)
+
+
+@operators.get(
+    "/feeds/{department}",
+    response_model=FeedDepartmentRead,
+    responses=_READ_ERRORS,
+    summary="一个部门最近90天的逐日推送量与拒收原因",
+)
+async def feed_of(
+    request: Request,
+    upstreams: UpstreamsDep,
+    department: Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,31}$", description="部门代码")],
+) -> Response:
+    return await upstreams.forward("eligibility", "GET", f"/feeds/{department}", request=request)
 
 
 ROUTERS = [departments, enterprises, policies, operators]

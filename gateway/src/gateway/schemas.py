@@ -335,6 +335,37 @@ class ReevaluationPage(_Mirrored):
     offset: int
 
 
+class PerformanceRead(_Mirrored):
+    """绩效评估 — per policy and period: matched, confirmed, paid, amounts, days, take-up, stuck."""
+
+    period: dict[str, Any]
+    policies: list[dict[str, Any]]
+    total: dict[str, Any]
+    stuck: list[dict[str, Any]] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
+class FeedOverviewRead(_Mirrored):
+    """各部门数据推送情况 — last arrival, volume against rhythm, rejections, schedule status."""
+
+    as_of: datetime
+    items: list[dict[str, Any]]
+
+
+class FeedOverdueRead(_Mirrored):
+    """通报清单 — departments overdue against their agreed schedule."""
+
+    as_of: datetime
+    summary: str
+    items: list[dict[str, Any]]
+
+
+class FeedDepartmentRead(_Mirrored):
+    department: str
+    name: str | None = None
+    days: list[dict[str, Any]] = Field(default_factory=list)
+
+
 class CheckRead(_Mirrored):
     text: str = Field(description="检查项（中文）")
     met: bool | None = Field(default=None, description="是否满足；说明性条目为空")

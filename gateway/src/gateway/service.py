@@ -19,6 +19,7 @@ from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from gateway.schemas import DepartmentRecordIn, RecordError
+from mianshen_shared import observability, tracing
 from mianshen_shared.city import City
 from mianshen_shared.events import make_envelope
 from mianshen_shared.events.catalog import DepartmentRecordSubmitted
@@ -78,6 +79,7 @@ def validate_batch(
             valid.append(record)
         errors.extend(record_errors)
     if errors:
+        _count_refused(raw_records, city)
         faulty = len({e.index for e in errors})
         raise ProblemError(
             422,
@@ -99,7 +101,15 @@ async def publish_records(
     """Send every record keyed by its USCC and return once the broker acknowledged all."""
     if producer is None:
         raise _broker_unavailable()
-    envelopes = [make_envelope(r, source=SOURCE, subject=r.uscc, correlation_id=correlation_id) for r in records]
+    # The request's span (its caller's trace, or a new one): where every event the
+    # push causes, down to the payment, will say it came from.
+    traceparent = tracing.for_event()
+    envelopes = [
+        make_envelope(r, source=SOURCE, subject=r.uscc, correlation_id=correlation_id).model_copy(
+            update={"traceparent": traceparent}
+        )
+        for r in records
+    ]
 
     async def send_all() -> None:
         acknowledgements = [
@@ -107,7 +117,11 @@ async def publish_records(
                 topic,
                 value=envelope.to_bytes(),
                 key=record.uscc.encode(),
-                headers=[("correlationid", correlation_id.encode()), ("type", envelope.type.encode())],
+                headers=[
+                    ("correlationid", correlation_id.encode()),
+                    ("type", envelope.type.encode()),
+                    (tracing.HEADER, traceparent.encode()),
+                ],
             )
             for record, envelope in zip(records, envelopes, strict=True)
         ]
@@ -180,6 +194,19 @@ def _city_errors(index: int, record: DepartmentRecordIn, city: City) -> list[Rec
             _error(index, rid, field, "invalid_attributes", f"属性不符合“{record_type.name}”的数据规范：{detail}")
         )
     return out
+
+
+def _count_refused(raw_records: list[Any], city: City) -> None:
+    """Every record of a refused batch is refused (数据共享督办 counts them); names the
+    city does not know count as "unknown", so a bad body cannot invent label values."""
+    for raw in raw_records:
+        department = raw.get("department") if isinstance(raw, dict) else None
+        record_type = raw.get("record_type") if isinstance(raw, dict) else None
+        observability.FEED_RECORDS.labels(
+            department if isinstance(department, str) and department in city.departments else "unknown",
+            record_type if isinstance(record_type, str) and record_type in city.record_types else "unknown",
+            "rejected",
+        ).inc()
 
 
 def _error(index: int | None, record_id: str | None, field: str, code: str, message: str) -> RecordError:

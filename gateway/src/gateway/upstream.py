@@ -16,6 +16,7 @@ import httpx
 from fastapi import Request, Response
 
 from gateway.config import Settings
+from mianshen_shared import tracing
 from mianshen_shared.problems import ProblemError
 from mianshen_shared.web import CORRELATION_HEADER, REQUEST_ID_HEADER
 
@@ -61,6 +62,7 @@ class Upstreams:
         headers = {
             REQUEST_ID_HEADER: request.state.request_id,
             CORRELATION_HEADER: request.state.correlation_id,
+            tracing.HEADER: tracing.for_event(),
         }
         if actor is not None:
             headers[ACTOR_HEADER] = actor

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from confirmation import service
 from confirmation.handlers import BATCH_HANDLERS, HANDLERS
 from confirmation.models import Base, Confirmation, Entitlement, StatusEvent
-from mianshen_shared import db, testing
+from mianshen_shared import db, testing, tracing
 from mianshen_shared.events import Envelope, Payload, make_envelope
 from mianshen_shared.events.catalog import ConfirmationRequested, EntitlementDetermined
 from mianshen_shared.messaging import UnitOfWork
@@ -171,18 +171,27 @@ class RecordingUnitOfWork:
 
     def __init__(self, session: Any, first: Envelope) -> None:
         self.emitted: list[tuple[Payload, str]] = []
+        self.causes: list[Envelope | None] = []
         self.uow = UnitOfWork(session=session, envelope=first, emit=self.emit)
 
     async def emit(
-        self, payload: Payload, *, key: str, subject: str | None = None, correlation_id: str | None = None
+        self,
+        payload: Payload,
+        *,
+        key: str,
+        subject: str | None = None,
+        correlation_id: str | None = None,
+        cause: Envelope | None = None,
     ) -> Envelope:
         envelope = make_envelope(payload, source="confirmation", subject=key, correlation_id=correlation_id or "")
         self.emitted.append((payload, envelope.correlationid))
+        self.causes.append(cause)
         return envelope
 
 
 def envelope_of(d: EntitlementDetermined) -> Envelope:
-    return make_envelope(d, source="eligibility", subject=d.uscc, correlation_id=f"push-{uuid.uuid4().hex[:8]}")
+    envelope = make_envelope(d, source="eligibility", subject=d.uscc, correlation_id=f"push-{uuid.uuid4().hex[:8]}")
+    return envelope.model_copy(update={"traceparent": tracing.new()})
 
 
 @dataclass
@@ -239,4 +248,18 @@ async def test_each_emitted_event_carries_the_correlation_id_of_its_own_determin
     got = {p.entitlement_id: correlation for p, correlation in handled.recording.emitted}  # type: ignore[attr-defined]
     assert got == expected
     assert len(set(got.values())) == 3
+    await handled.engine.dispose()
+
+
+async def test_each_emitted_event_follows_the_trace_of_its_own_determination(tmp_path: Path) -> None:
+    uscc = testing.make_uscc()
+    run = [determination(uscc) for _ in range(3)]
+
+    handled = await handle_run(tmp_path / "t.db", run)
+
+    caused_by = [cause.id if cause else None for cause in handled.recording.causes]
+    assert caused_by == [e.id for e in handled.envelopes]
+    async with handled.engine.connect() as conn:
+        kept = dict((await conn.execute(sa.select(Entitlement.entitlement_id, Entitlement.traceparent))).all())
+    assert kept == {d.entitlement_id: e.traceparent for d, e in zip(run, handled.envelopes, strict=True)}
     await handled.engine.dispose()

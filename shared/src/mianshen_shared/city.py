@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 from jsonschema import Draft202012Validator, FormatChecker
 
+from mianshen_shared import feed_schedules
 from mianshen_shared.config import REPO_ROOT
 from mianshen_shared.schema_messages import describe
 
@@ -40,6 +41,10 @@ class City:
     division_prefix: str
     departments: dict[str, Department]
     record_types: dict[str, RecordType]
+    # 数据共享约定: the agreed push rhythm of each department that has one.
+    feeds: dict[str, feed_schedules.FeedSchedule] = field(default_factory=dict)
+    # 年度预算: policy id → fiscal year → fen, as operators set it (reported, not enforced).
+    budgets: dict[str, dict[int, int]] = field(default_factory=dict)
 
     def attribute_errors(self, record_type: str, attributes: dict[str, Any]) -> list[str]:
         """Chinese messages for every way `attributes` break the record type's schema."""
@@ -76,7 +81,22 @@ def load(path: Path | str | None = None) -> City:
         division_prefix=raw["city"]["division_prefix"],
         departments=departments,
         record_types=record_types,
+        feeds=feed_schedules.load(raw.get("feeds"), departments.keys()),
+        budgets=_budgets(raw.get("budgets") or {}),
     )
+
+
+def _budgets(raw: dict[Any, Any]) -> dict[str, dict[int, int]]:
+    out: dict[str, dict[int, int]] = {}
+    for policy_id, years in raw.items():
+        if not isinstance(years, dict):
+            raise ValueError(f"budgets.{policy_id}: expected fiscal year → amount in fen")
+        for year, fen in years.items():
+            # bool is an int to Python; a float would be money in yuan by mistake.
+            if not isinstance(year, int) or not isinstance(fen, int) or isinstance(fen, bool) or fen < 0:
+                raise ValueError(f"budgets.{policy_id}.{year}: expected a year and a whole, non-negative fen amount")
+        out[str(policy_id)] = dict(years)
+    return out
 
 
 @functools.cache

@@ -17,6 +17,8 @@ from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from mianshen_shared import observability
+
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
@@ -51,9 +53,11 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 @asynccontextmanager
 async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """One unit of work: commit once at the end, roll back on any error."""
-    async with sessions() as session, session.begin():
-        yield session
+    """One unit of work: commit once at the end, roll back on any error; its domain
+    metrics are recorded only once it committed."""
+    with observability.recorded_on_commit():
+        async with sessions() as session, session.begin():
+            yield session
 
 
 def alembic_config(migrations_package: str, url: str) -> Config:

@@ -8,6 +8,8 @@ import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
+from mianshen_shared import tracing
+
 correlation: ContextVar[str | None] = ContextVar("correlation", default=None)
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
@@ -28,6 +30,8 @@ class JsonFormatter(logging.Formatter):
         }
         if cid := correlation.get():
             entry["correlation_id"] = cid
+        if tid := tracing.trace_id(tracing.current.get()):
+            entry["trace_id"] = tid
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
                 entry[key] = value

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram
 
 HTTP_REQUESTS = Counter(
@@ -80,3 +86,116 @@ FEED_EXPECTED_INTERVAL = Gauge(
     "Longest gap the agreed schedule allows between two pushes of a department (incl. grace)",
     ["department"],
 )
+
+# --- helpers ----------------------------------------------------------------------------
+
+_EXPORTED: tuple[Counter | Gauge | Histogram, ...] = (
+    HTTP_REQUESTS,
+    HTTP_LATENCY,
+    EVENTS_CONSUMED,
+    DEAD_LETTERED,
+    OUTBOX_PUBLISHED,
+    OUTBOX_BACKLOG,
+    OUTBOX_OLDEST_AGE,
+    CONSUMER_LAG,
+    OUTBOX_OLDEST_UNPUBLISHED_AGE,
+    DETERMINATIONS,
+    DETERMINED_AMOUNT,
+    CONFIRMATIONS,
+    PAYMENTS,
+    PAID_AMOUNT,
+    BUDGET,
+    FUNNEL_STEP,
+    FEED_RECORDS,
+    FEED_LAST_RECORD,
+    FEED_EXPECTED_INTERVAL,
+)
+
+
+def _declared_name(metric: Counter | Gauge | Histogram) -> str:
+    # prometheus_client keeps a counter's name without its `_total`.
+    name: str = metric._name
+    return f"{name}_total" if isinstance(metric, Counter) else name
+
+
+def _series(metric: Counter | Gauge | Histogram) -> set[str]:
+    name: str = metric._name
+    if isinstance(metric, Counter):
+        return {f"{name}_total"}
+    if isinstance(metric, Histogram):
+        return {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
+    return {name}
+
+
+# Every metric a service process exports, as declared above: what dashboards and
+# alert rules may name.
+CONTRACT_METRICS: frozenset[str] = frozenset(_declared_name(m) for m in _EXPORTED)
+# The series names PromQL sees for them (a histogram is queried by `_bucket`, ...).
+CONTRACT_SERIES: frozenset[str] = frozenset(s for m in _EXPORTED for s in _series(m))
+
+# Domain metrics recorded during a unit of work wait here for its commit, so a
+# rolled-back transaction (or a batch retried event by event) counts nothing.
+_pending: ContextVar[list[Callable[[], None]] | None] = ContextVar("mianshen_metrics_pending", default=None)
+
+
+def on_commit(record: Callable[[], None]) -> None:
+    """Run `record` when the unit of work in hand commits; at once outside one."""
+    pending = _pending.get()
+    if pending is None:
+        record()
+    else:
+        pending.append(record)
+
+
+@contextmanager
+def recorded_on_commit() -> Iterator[None]:
+    """Wrap a transaction (commit included): what `on_commit` collected inside is
+    recorded only if the block ends without an exception."""
+    pending: list[Callable[[], None]] = []
+    token = _pending.set(pending)
+    try:
+        yield
+    finally:
+        _pending.reset(token)
+    for record in pending:
+        record()
+
+
+def count_emitted(event_type: str, data: Mapping[str, Any]) -> None:
+    """The domain counters an event stands for, counted once it is committed to the
+    outbox. Outcomes without an event of their own (a decline's or an expiry's policy,
+    a payment submitted or held) are counted by their services."""
+    if event_type == "entitlement.determined":
+        policy_id = str(data["policy_id"])
+        DETERMINATIONS.labels(policy_id, data["change"]).inc()
+        raised = int(data["amount_fen"]) - int(data.get("previous_amount_fen") or 0)
+        if data["change"] != "withdrawn" and raised > 0:
+            # New money only: a counter cannot go down, so a reduction adds nothing.
+            DETERMINED_AMOUNT.labels(policy_id).inc(raised)
+    elif event_type == "confirmation.requested":
+        CONFIRMATIONS.labels(str(data["policy_id"]), "requested").inc()
+    elif event_type == "confirmation.accepted":
+        CONFIRMATIONS.labels(str(data["policy_id"]), "accepted").inc()
+    elif event_type == "payment.issued":
+        PAYMENTS.labels(str(data["policy_id"]), "succeeded").inc()
+        PAID_AMOUNT.labels(str(data["policy_id"])).inc(int(data["amount_fen"]))
+    elif event_type == "payment.failed":
+        PAYMENTS.labels(str(data["policy_id"]), "failed").inc()
+
+
+def observe_step(policy_id: str, step: str, started: datetime, ended: datetime) -> None:
+    """One step of the 免申即享 funnel, observed once the unit of work commits.
+    Naive timestamps (SQLite hands them back so) are UTC."""
+    seconds = max((_aware(ended) - _aware(started)).total_seconds(), 0.0)
+    on_commit(lambda: FUNNEL_STEP.labels(policy_id, step).observe(seconds))
+
+
+def export_budgets(budgets: Mapping[str, Mapping[int, int]]) -> None:
+    """The city's budgets (policy id → fiscal year → fen) as `mianshen_budget_fen`."""
+    for policy_id, years in budgets.items():
+        for fiscal_year, fen in years.items():
+            BUDGET.labels(policy_id, str(fiscal_year)).set(fen)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from mianshen_shared import db
 from mianshen_shared.config import ServiceSettings
 from mianshen_shared.messaging import EventConsumer, Outbox, OutboxRelay
-from mianshen_shared.messaging.consumer import BatchHandler, Handler, _start_with_retry
+from mianshen_shared.messaging.consumer import BatchHandler, DeadLetterHook, Handler, _start_with_retry
 from mianshen_shared.topics import DEAD_LETTER, ensure_topics
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ class Runtime:
     handlers: dict[str, Handler] = field(default_factory=dict)
     batch_handlers: dict[str, BatchHandler] = field(default_factory=dict)
     consumed_topics: list[str] = field(default_factory=list)
+    on_dead_letter: DeadLetterHook | None = None
     outbox: Outbox = field(init=False)
     producer: AIOKafkaProducer | None = None
     relay: OutboxRelay | None = None
@@ -80,6 +81,7 @@ class Runtime:
                 dead_letter_topic=s.topic(DEAD_LETTER),
                 producer=self.producer,
                 on_commit=self.notify_relay,
+                on_dead_letter=self.on_dead_letter,
             )
             self._spawn(self.consumer.run(), "event-consumer")
         for factory in self.extra_tasks:

@@ -3,6 +3,7 @@ ids, metrics, structured logs, `/healthz`, `/readyz` and `/metrics`."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import time
 import uuid
@@ -16,13 +17,15 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mianshen_shared import logs, observability, problems
+from mianshen_shared import logs, observability, problems, tracing
 from mianshen_shared import uscc as uscc_rules
 from mianshen_shared.problems import ProblemError
 from mianshen_shared.runtime import Runtime
 
 REQUEST_ID_HEADER = "X-Request-ID"
 CORRELATION_HEADER = "X-Correlation-ID"
+# A readiness probe must answer within the probe's timeout, whatever a dependency does.
+PROBE_TIMEOUT_SECONDS = 2.0
 
 
 def create_service_app(
@@ -62,21 +65,11 @@ def create_service_app(
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> Response:
-        checks: dict[str, str] = {}
-        try:
-            async with runtime.engine.connect() as conn:
-                await conn.execute(sa.text("SELECT 1"))
-            checks["database"] = "ok"
-        except Exception as exc:
-            checks["database"] = f"down: {type(exc).__name__}"
+        checks = {"database": await database_check(runtime.engine)}
         if settings.messaging_enabled:
-            producer = runtime.producer
-            checks["kafka"] = "ok" if producer is not None and not producer._closed else "down"
+            checks["kafka"] = await kafka_check(runtime.producer)
             checks["background"] = "ok" if runtime.healthy() else "down"
-        ok = all(v == "ok" for v in checks.values())
-        return JSONResponse(
-            {"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503
-        )
+        return readiness(checks)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
@@ -87,6 +80,46 @@ def create_service_app(
     return app
 
 
+async def database_check(engine: Any, timeout: float = PROBE_TIMEOUT_SECONDS) -> str:
+    async def ping() -> None:
+        async with engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    try:
+        await asyncio.wait_for(ping(), timeout)
+    except TimeoutError:
+        return "down: timeout"
+    except Exception as exc:
+        return f"down: {type(exc).__name__}"
+    return "ok"
+
+
+async def kafka_check(producer: Any, timeout: float = PROBE_TIMEOUT_SECONDS) -> str:
+    """A started producer that can still fetch the cluster's metadata: a producer
+    whose broker went away looks started all the same."""
+    if producer is None or getattr(producer, "_closed", False):
+        return "down: not connected"
+    client = getattr(producer, "client", None)
+    if client is None:
+        return "ok"  # a test double without a cluster behind it
+    try:
+        await asyncio.wait_for(client.fetch_all_metadata(), timeout)
+    except TimeoutError:
+        return "down: timeout"
+    except Exception as exc:
+        return f"down: {type(exc).__name__}"
+    return "ok"
+
+
+def readiness(checks: dict[str, str]) -> Response:
+    """200 when every check is ok; otherwise 503 naming the checks that failed."""
+    failing = sorted(name for name, result in checks.items() if result != "ok")
+    body: dict[str, Any] = {"status": "not_ready" if failing else "ready", "checks": checks}
+    if failing:
+        body["failing"] = failing
+    return JSONResponse(body, status_code=503 if failing else 200)
+
+
 def install_request_context(app: FastAPI, service: str) -> None:
     @app.middleware("http")
     async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -95,9 +128,13 @@ def install_request_context(app: FastAPI, service: str) -> None:
         request.state.request_id = request_id
         request.state.correlation_id = correlation_id
         token = logs.correlation.set(correlation_id)
+        incoming = request.headers.get(tracing.HEADER)
         started = time.perf_counter()
         try:
-            response = await call_next(request)
+            # The caller's trace when it sent a valid one; else this request starts one.
+            with tracing.span(incoming if tracing.is_valid(incoming) else None) as traceparent:
+                request.state.traceparent = traceparent
+                response = await call_next(request)
         finally:
             logs.correlation.reset(token)
         route = getattr(request.scope.get("route"), "path", "<unmatched>")
@@ -115,8 +152,9 @@ def get_runtime(request: Request) -> Runtime:
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """A request's unit of work: committed once if the route succeeds."""
     runtime = get_runtime(request)
-    async with runtime.sessions() as session, session.begin():
-        yield session
+    with observability.recorded_on_commit():
+        async with runtime.sessions() as session, session.begin():
+            yield session
     runtime.notify_relay()
 
 

@@ -21,18 +21,20 @@ from mianshen_shared.messaging import UnitOfWork
 async def on_entitlements_determined(items: list[tuple[EntitlementDetermined, Envelope]], uow: UnitOfWork) -> None:
     # Determinations come in bursts (one department push can touch thousands of
     # enterprises), so a run of them is applied with a constant number of queries.
+    repo = ConfirmationRepository(uow.session)
     await service.apply_determinations(
-        ConfirmationRepository(uow.session),
+        repo,
         determinations=[(event, _emitter(uow, envelope), envelope.correlationid) for event, envelope in items],
         now=datetime.now(UTC),
     )
+    await repo.keep_traceparents({event.entitlement_id: envelope.traceparent for event, envelope in items})
 
 
 def _emitter(uow: UnitOfWork, envelope: Envelope) -> Emit:
-    """Emits under the handled event's own correlation id, not the run's first one."""
+    """Emits under the handled event's own correlation id and trace, not the run's first one."""
 
     async def emit(payload: Payload, *, key: str, correlation_id: str | None = None) -> Envelope:
-        return await uow.emit(payload, key=key, correlation_id=correlation_id or envelope.correlationid)
+        return await uow.emit(payload, key=key, correlation_id=correlation_id or envelope.correlationid, cause=envelope)
 
     return emit
 

@@ -38,6 +38,8 @@ class Entitlement(Base):
     updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
     # The department push's correlation id, carried on by the events the enterprise's answer causes.
     correlation_id: Mapped[str | None] = mapped_column(sa.String(200), nullable=True, default=None)
+    # Its W3C trace context, for the same reason: the answer continues the push's trace.
+    traceparent: Mapped[str | None] = mapped_column(sa.String(55), nullable=True, default=None)
 
 
 class StatusEvent(Base):

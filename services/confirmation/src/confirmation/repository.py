@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from confirmation.models import Confirmation, Entitlement, StatusEvent
+from confirmation.performance import EntitlementFacts, HistoryStep
 
 
 class ConfirmationRepository:
@@ -86,6 +88,19 @@ class ConfirmationRepository:
         self._session.add(event)
         await self._session.flush()
 
+    async def keep_traceparents(self, traceparents: dict[uuid.UUID, str | None]) -> None:
+        """Remember each entitlement's latest trace context: one executemany UPDATE,
+        however long the run."""
+        table = cast(sa.Table, Entitlement.__table__)
+        params = [{"id": eid, "traceparent": tp} for eid, tp in traceparents.items() if tp is not None]
+        if params:
+            await self._session.execute(
+                sa.update(table)
+                .where(table.c.entitlement_id == sa.bindparam("id"))
+                .values(traceparent=sa.bindparam("traceparent")),
+                params,
+            )
+
     async def status_events(self, entitlement_id: uuid.UUID) -> list[StatusEvent]:
         rows = await self._session.scalars(
             sa.select(StatusEvent).where(StatusEvent.entitlement_id == entitlement_id).order_by(StatusEvent.id)
@@ -152,3 +167,87 @@ class ConfirmationRepository:
             .limit(limit)
         )
         return list(rows)
+
+    # --- 绩效评估 ---------------------------------------------------------------------------
+
+    async def performance_rows(
+        self, *, start: datetime, end: datetime, policy_id: str | None, open_statuses: Sequence[str]
+    ) -> tuple[list[EntitlementFacts], list[HistoryStep]]:
+        """What the performance report needs, in two queries: the entitlements first
+        determined or paid in [start, end), and every one still open whenever it
+        began (it may be stuck), each with its confirmation request and its history.
+        Only `paid` steps bring their details, for the amount that was paid."""
+        in_period = sa.select(StatusEvent.entitlement_id).where(
+            StatusEvent.kind.in_(("determined", "paid")),
+            StatusEvent.occurred_at >= start,
+            StatusEvent.occurred_at < end,
+        )
+        selected = sa.select(Entitlement.entitlement_id).where(
+            sa.or_(Entitlement.status.in_(list(open_statuses)), Entitlement.entitlement_id.in_(in_period))
+        )
+        if policy_id is not None:
+            selected = selected.where(Entitlement.policy_id == policy_id)
+        entitlements = await self._session.execute(
+            sa.select(
+                Entitlement.entitlement_id,
+                Entitlement.uscc,
+                Entitlement.enterprise_name,
+                Entitlement.policy_id,
+                Entitlement.policy_title,
+                Entitlement.benefit_kind,
+                Entitlement.amount_fen,
+                Entitlement.status,
+                Entitlement.determined_at,
+                Entitlement.updated_at,
+                Confirmation.status,
+                Confirmation.deadline,
+            )
+            .outerjoin(Confirmation, Confirmation.entitlement_id == Entitlement.entitlement_id)
+            .where(Entitlement.entitlement_id.in_(selected))
+        )
+        facts = [
+            EntitlementFacts(
+                entitlement_id=r[0],
+                uscc=r[1],
+                enterprise_name=r[2],
+                policy_id=r[3],
+                policy_title=r[4],
+                benefit_kind=r[5],
+                amount_fen=r[6],
+                status=r[7],
+                determined_at=r[8],
+                updated_at=r[9],
+                confirmation_status=r[10],
+                confirmation_deadline=r[11],
+            )
+            for r in entitlements.all()
+        ]
+        paid_details = sa.case((StatusEvent.kind == "paid", StatusEvent.details), else_=sa.null())
+        history = await self._session.execute(
+            sa.select(
+                StatusEvent.entitlement_id,
+                StatusEvent.id,
+                StatusEvent.status,
+                StatusEvent.kind,
+                StatusEvent.occurred_at,
+                paid_details,
+            ).where(StatusEvent.entitlement_id.in_(selected))
+        )
+        steps = [
+            HistoryStep(
+                entitlement_id=r[0],
+                seq=r[1],
+                status=r[2],
+                kind=r[3],
+                occurred_at=r[4],
+                paid_amount_fen=_paid_amount(r[5]),
+            )
+            for r in history.all()
+        ]
+        return facts, steps
+
+
+def _paid_amount(details: object) -> int | None:
+    if isinstance(details, dict) and isinstance(details.get("amount_fen"), int):
+        return int(details["amount_fen"])
+    return None

@@ -7,9 +7,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import HTMLResponse, Response
 
-from confirmation import service
+from confirmation import performance, service
 from confirmation.repository import ConfirmationRepository
 from confirmation.schemas import (
     ConfirmationAccept,
@@ -20,6 +21,8 @@ from confirmation.schemas import (
     EntitlementList,
     EntitlementRead,
     EntitlementSummary,
+    PerformanceParams,
+    PerformanceRead,
 )
 from confirmation.service import ConfirmationStatus
 from mianshen_shared.events import Envelope, Payload
@@ -93,3 +96,48 @@ async def get_entitlement(session: DbSession, uscc: USCC, entitlement_id: uuid.U
         ConfirmationRepository(session), uscc=uscc, entitlement_id=entitlement_id, now=datetime.now(UTC)
     )
     return EntitlementRead.of_detail(detail)
+
+
+# --- 绩效评估, for operators (the gateway exposes these under /v1/operator) ---------------
+
+performance_router = APIRouter(tags=["performance"])
+PerformanceQueryString = Annotated[PerformanceParams, Query()]
+
+
+async def _report(session: DbSession, params: PerformanceParams) -> performance.PerformanceReport:
+    now = datetime.now(UTC)
+    query = params.to_query(today=service.shanghai_today(now))
+    return await performance.build_report(ConfirmationRepository(session), query=query, now=now)
+
+
+def _download_name(report: performance.PerformanceReport, extension: str) -> str:
+    q = report.query
+    return f"performance-{q.date_from.isoformat()}-{q.date_to.isoformat()}.{extension}"
+
+
+@performance_router.get("/performance", response_model=PerformanceRead)
+async def get_performance(session: DbSession, params: PerformanceQueryString) -> PerformanceRead:
+    return PerformanceRead.of(await _report(session, params))
+
+
+@performance_router.get(
+    "/performance.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "绩效评估表（UTF-8，带BOM，可用Excel打开）"}},
+)
+async def get_performance_csv(session: DbSession, params: PerformanceQueryString) -> Response:
+    report = await _report(session, params)
+    return Response(
+        performance.render_csv(report),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{_download_name(report, "csv")}"'},
+    )
+
+
+@performance_router.get("/performance.html", response_class=HTMLResponse)
+async def get_performance_html(session: DbSession, params: PerformanceQueryString) -> HTMLResponse:
+    report = await _report(session, params)
+    return HTMLResponse(
+        performance.render_html(report),
+        headers={"Content-Disposition": f'inline; filename="{_download_name(report, "html")}"'},
+    )

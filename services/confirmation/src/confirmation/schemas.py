@@ -2,13 +2,22 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from confirmation.models import Confirmation, Entitlement, StatusEvent
+from confirmation.performance import (
+    STUCK_ITEMS_LIMIT,
+    PerformanceQuery,
+    PerformanceReport,
+    PolicyPerformance,
+    StuckEntitlement,
+)
 from confirmation.service import ConfirmationView, EntitlementDetail, EntitlementStatus, mask_account_number
 from mianshen_shared.events.catalog import BankAccount
+from mianshen_shared.money import format_yuan
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
@@ -173,4 +182,156 @@ class EntitlementRead(EntitlementSummary):
             finance_reference=detail.entitlement.finance_reference,
             confirmation=ConfirmationRead.of(detail.confirmation) if detail.confirmation else None,
             history=[StatusEventRead.of(e) for e in detail.history],
+        )
+
+
+# --- 绩效评估 -------------------------------------------------------------------------------
+
+
+class PerformanceParams(BaseModel):
+    """The report's query string. Unknown parameters are refused, so a misspelt
+    `from` is an error instead of a silently different period."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    date_from: date | None = Field(
+        default=None, alias="from", description="统计起始日期（北京时间，含），默认本年1月1日"
+    )
+    date_to: date | None = Field(default=None, alias="to", description="统计截止日期（北京时间，含），默认今天")
+    policy_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)] | None = Field(
+        default=None, description="只看某项政策"
+    )
+    stuck_days: int | None = Field(default=None, description="状态超过多少天未变化算滞留（1至365，默认7）")
+
+    def to_query(self, *, today: date) -> PerformanceQuery:
+        return PerformanceQuery.parse(
+            date_from=self.date_from,
+            date_to=self.date_to,
+            policy_id=self.policy_id,
+            stuck_days=self.stuck_days,
+            today=today,
+        )
+
+
+def _tenths(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+class PolicyPerformanceRead(BaseModel):
+    policy_id: str = Field(description="政策编号；合计行为空")
+    policy_title: str
+    enterprises_matched: int = Field(description="匹配企业数：本期有兑现资格比对确定的企业（按统一社会信用代码去重）")
+    determined: int = Field(description="本期首次比对确定的兑现资格数")
+    confirmed: int = Field(description="其中企业已确认申领的")
+    declined: int = Field(description="其中企业放弃的")
+    expired: int = Field(description="其中确认请求过期的")
+    withdrawn: int = Field(description="其中资格已撤回的")
+    paid: int = Field(description="其中已兑现的")
+    paid_amount_fen: int = Field(description="其中已兑现的金额，单位：分")
+    paid_amount_text: str
+    open: int = Field(description="其中仍在办理中的")
+    eligible: int = Field(description="应兑现数：比对确定且未撤回的现金类兑现资格")
+    take_up_percent: str | None = Field(description="兑现率（%），一位小数；无应兑现数时为空")
+    paid_in_period: int = Field(description="本期内资金到达的笔数（不论何时比对确定）")
+    paid_in_period_amount_fen: int
+    paid_in_period_amount_text: str
+    median_days: str | None = Field(description="数据到达至资金到达用时的中位数（天），一位小数")
+    p90_days: str | None = Field(description="同上，90分位数（天）")
+    stuck: int = Field(description="滞留事项数")
+
+    @classmethod
+    def of(cls, row: PolicyPerformance) -> PolicyPerformanceRead:
+        return cls(
+            policy_id=row.policy_id,
+            policy_title=row.policy_title,
+            enterprises_matched=row.enterprises_matched,
+            determined=row.determined,
+            confirmed=row.confirmed,
+            declined=row.declined,
+            expired=row.expired,
+            withdrawn=row.withdrawn,
+            paid=row.paid,
+            paid_amount_fen=row.paid_amount_fen,
+            paid_amount_text=format_yuan(row.paid_amount_fen),
+            open=row.open,
+            eligible=row.eligible,
+            take_up_percent=_tenths(row.take_up_percent),
+            paid_in_period=row.paid_in_period,
+            paid_in_period_amount_fen=row.paid_in_period_amount_fen,
+            paid_in_period_amount_text=format_yuan(row.paid_in_period_amount_fen),
+            median_days=_tenths(row.median_days),
+            p90_days=_tenths(row.p90_days),
+            stuck=row.stuck,
+        )
+
+
+class StuckEntitlementRead(BaseModel):
+    entitlement_id: uuid.UUID
+    uscc: str
+    enterprise_name: str | None
+    policy_id: str
+    policy_title: str
+    status: str
+    reason: str = Field(description="滞留原因（中文）")
+    since: datetime = Field(description="进入当前状态的时间")
+    days: int = Field(description="状态未变化的整天数")
+
+    @classmethod
+    def of(cls, item: StuckEntitlement) -> StuckEntitlementRead:
+        return cls(
+            entitlement_id=item.entitlement_id,
+            uscc=item.uscc,
+            enterprise_name=item.enterprise_name,
+            policy_id=item.policy_id,
+            policy_title=item.policy_title,
+            status=item.status,
+            reason=item.reason,
+            since=item.since,
+            days=item.days,
+        )
+
+
+class StuckGroupRead(BaseModel):
+    status: str
+    reason: str
+    count: int
+    oldest: StuckEntitlementRead
+
+
+class PerformancePeriod(BaseModel):
+    date_from: date = Field(serialization_alias="from")
+    date_to: date = Field(serialization_alias="to")
+    policy_id: str | None
+    stuck_days: int
+
+
+class PerformanceRead(BaseModel):
+    period: PerformancePeriod
+    generated_at: datetime
+    policies: list[PolicyPerformanceRead]
+    total: PolicyPerformanceRead
+    stuck: list[StuckGroupRead] = Field(description="滞留事项，按状态分组，附最早的一项")
+    stuck_items: list[StuckEntitlementRead] = Field(description=f"滞留事项明细，最早的在前，至多{STUCK_ITEMS_LIMIT}项")
+    stuck_total: int
+    notes: list[str] = Field(description="口径说明")
+
+    @classmethod
+    def of(cls, report: PerformanceReport) -> PerformanceRead:
+        q = report.query
+        return cls(
+            period=PerformancePeriod(
+                date_from=q.date_from, date_to=q.date_to, policy_id=q.policy_id, stuck_days=q.stuck_days
+            ),
+            generated_at=report.generated_at,
+            policies=[PolicyPerformanceRead.of(p) for p in report.policies],
+            total=PolicyPerformanceRead.of(report.total),
+            stuck=[
+                StuckGroupRead(
+                    status=g.status, reason=g.reason, count=g.count, oldest=StuckEntitlementRead.of(g.oldest)
+                )
+                for g in report.stuck_groups
+            ],
+            stuck_items=[StuckEntitlementRead.of(s) for s in report.stuck_items],
+            stuck_total=report.stuck_total,
+            notes=report.notes,
         )

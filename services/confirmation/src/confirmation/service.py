@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from confirmation.models import Confirmation, Entitlement, StatusEvent
+from mianshen_shared import observability, tracing
 from mianshen_shared.events import Payload
 from mianshen_shared.events.catalog import (
     NON_CASH_BENEFITS,
@@ -354,7 +355,14 @@ async def _withdraw(
     await _record(repo, entitlement, kind="withdrawn", note=reason, details=details, at=d.determined_at)
     confirmation = await repo.confirmation_for_entitlement(entitlement.entitlement_id)
     if confirmation is not None and confirmation.status == ConfirmationStatus.PENDING:
-        await _close(confirmation, status=ConfirmationStatus.CLOSED, reason=reason, now=now, emit=emit)
+        await _close(
+            confirmation,
+            status=ConfirmationStatus.CLOSED,
+            reason=reason,
+            now=now,
+            emit=emit,
+            policy_id=entitlement.policy_id,
+        )
 
 
 async def _request(
@@ -386,6 +394,7 @@ async def _request(
         details={"confirmation_id": str(confirmation.confirmation_id), "deadline": deadline.isoformat()},
         at=now,
     )
+    observability.observe_step(entitlement.policy_id, "notify", entitlement.determined_at, now)
     await emit(
         ConfirmationRequested(
             uscc=entitlement.uscc,
@@ -441,6 +450,8 @@ async def apply_credit_assessment(repo: Repository, *, assessment: CreditAssesse
             "not_accepted",
             f"兑现资格 {assessment.entitlement_id} 当前状态为 {entitlement.status}，企业尚未确认，不应进行信用核查",
         )
+    if not held:
+        await _observe_funnel(repo, entitlement, "credit", since="accepted", at=assessment.assessed_at)
     entitlement.status = target
     entitlement.updated_at = now
     note = "经信用核查，企业被列入失信名单，暂缓兑现" if held else "信用核查通过，等待财政拨付"
@@ -462,6 +473,8 @@ async def apply_payment_issued(repo: Repository, *, payment: PaymentIssued, now:
     entitlement = await _known(repo, payment.entitlement_id, uscc=payment.uscc)
     if entitlement.status == EntitlementStatus.PAID and entitlement.payment_id == payment.payment_id:
         return
+    if entitlement.status != EntitlementStatus.PAID:
+        await _observe_funnel(repo, entitlement, "pay", since="credit_cleared", at=payment.issued_at)
     # Paid is a fact from the finance system: it wins over whatever we thought before.
     entitlement.status = EntitlementStatus.PAID
     entitlement.payment_id = payment.payment_id
@@ -537,6 +550,7 @@ async def accept(
             return ConfirmationView(confirmation, entitlement, ConfirmationStatus.ACCEPTED)
         raise ProblemError(409, "confirmation_already_accepted", "该兑现已确认申领，收款账户不能再更改")
     _ensure_pending(confirmation, today)
+    await _observe_funnel(repo, entitlement, "confirm", since="confirmation_requested", at=now)
     confirmation.status = ConfirmationStatus.ACCEPTED
     confirmation.account_name = bank_account.account_name
     confirmation.account_number = bank_account.account_number
@@ -556,21 +570,23 @@ async def accept(
         details={"confirmation_id": str(confirmation.confirmation_id), "amount_fen": confirmation.amount_fen},
         at=now,
     )
-    await emit(
-        ConfirmationAccepted(
-            uscc=uscc,
-            confirmation_id=confirmation.confirmation_id,
-            entitlement_id=entitlement.entitlement_id,
-            enterprise_name=entitlement.enterprise_name,
-            policy_id=entitlement.policy_id,
-            policy_version=entitlement.policy_version,
-            amount_fen=confirmation.amount_fen,
-            bank_account=bank_account,
-            accepted_at=now,
-        ),
-        key=uscc,
-        correlation_id=entitlement.correlation_id,
-    )
+    # The answer comes by HTTP, but the money path it opens belongs to the push's trace.
+    with tracing.resumed(entitlement.traceparent):
+        await emit(
+            ConfirmationAccepted(
+                uscc=uscc,
+                confirmation_id=confirmation.confirmation_id,
+                entitlement_id=entitlement.entitlement_id,
+                enterprise_name=entitlement.enterprise_name,
+                policy_id=entitlement.policy_id,
+                policy_version=entitlement.policy_version,
+                amount_fen=confirmation.amount_fen,
+                bank_account=bank_account,
+                accepted_at=now,
+            ),
+            key=uscc,
+            correlation_id=entitlement.correlation_id,
+        )
     return ConfirmationView(confirmation, entitlement, ConfirmationStatus.ACCEPTED)
 
 
@@ -587,6 +603,8 @@ async def decline(
     if confirmation.status == ConfirmationStatus.DECLINED:
         return ConfirmationView(confirmation, entitlement, ConfirmationStatus.DECLINED)
     _ensure_pending(confirmation, shanghai_today(now))
+    policy_id = entitlement.policy_id
+    observability.on_commit(lambda: observability.CONFIRMATIONS.labels(policy_id, "declined").inc())
     confirmation.status = ConfirmationStatus.DECLINED
     confirmation.decline_reason = reason
     confirmation.answered_at = now
@@ -662,7 +680,14 @@ async def expire_overdue(repo: Repository, *, now: datetime, emit: Emit) -> int:
         if confirmation.status != ConfirmationStatus.PENDING or confirmation.deadline >= today:
             continue  # answered or re-requested while we waited for the lock
         reason = f"超过确认期限（{confirmation.deadline.isoformat()}）未确认"
-        await _close(confirmation, status=ConfirmationStatus.EXPIRED, reason=reason, now=now, emit=emit)
+        await _close(
+            confirmation,
+            status=ConfirmationStatus.EXPIRED,
+            reason=reason,
+            now=now,
+            emit=emit,
+            policy_id=entitlement.policy_id,
+        )
         await _record(
             repo,
             entitlement,
@@ -682,7 +707,10 @@ async def _close(
     reason: str,
     now: datetime,
     emit: Emit,
+    policy_id: str,
 ) -> None:
+    # The event does not name the policy, nor an expiry as such: counted here.
+    observability.on_commit(lambda: observability.CONFIRMATIONS.labels(policy_id, status.value).inc())
     confirmation.status = status
     confirmation.close_reason = reason
     confirmation.closed_at = now
@@ -727,6 +755,18 @@ async def entitlement_detail(
         else None
     )
     return EntitlementDetail(entitlement, await repo.status_events(entitlement_id), view)
+
+
+async def _observe_funnel(repo: Repository, entitlement: Entitlement, step: str, *, since: str, at: datetime) -> None:
+    """The time `step` of the 免申即享 funnel took: from the last history entry of kind
+    `since` to `at`; reaching payment also observes the whole way from determination."""
+    history = await repo.status_events(entitlement.entitlement_id)
+    started = next((e.occurred_at for e in reversed(history) if e.kind == since), None)
+    if started is not None:
+        observability.observe_step(entitlement.policy_id, step, started, at)
+    if step == "pay":
+        determined = next((e.occurred_at for e in history if e.kind == "determined"), entitlement.determined_at)
+        observability.observe_step(entitlement.policy_id, "total", determined, at)
 
 
 async def _record(

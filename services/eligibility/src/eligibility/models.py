@@ -120,4 +120,26 @@ class ReevaluationJob(Base):
     updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
 
 
+class FeedDay(Base):
+    """数据共享督办: how many records one department pushed on one day (Asia/Shanghai)
+    of one record type, with one outcome — accepted, or rejected for one reason.
+
+    One row per reason rather than a JSON object of reason counts: every writer (the
+    consumer's handler, the dead-letter hook, any replica) adds to a row with one
+    atomic upsert, on PostgreSQL and SQLite alike, with no read-modify-write.
+    """
+
+    __tablename__ = "feed_days"
+    __table_args__ = (sa.Index("ix_feed_days_day", "day"),)
+
+    department: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    record_type: Mapped[str] = mapped_column(sa.String(120), primary_key=True)  # "" when unreadable
+    outcome: Mapped[str] = mapped_column(sa.String(10), primary_key=True)  # accepted / rejected
+    reason: Mapped[str] = mapped_column(sa.String(64), primary_key=True)  # "" for accepted
+    records: Mapped[int] = mapped_column(sa.Integer)
+    first_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    last_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+
+
 outbox_table, processed_events_table = messaging_tables(Base.metadata)

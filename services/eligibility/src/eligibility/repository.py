@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from eligibility.models import AwardHistory, Entitlement, Fact, Policy, ReevaluationJob
+from eligibility.models import AwardHistory, Entitlement, Fact, FeedDay, Policy, ReevaluationJob
+from eligibility.supervision import DayCount
 
 # Jobs a worker still has to finish.
 OPEN_JOB_STATUSES = ("queued", "running")
@@ -208,3 +211,63 @@ class EligibilityRepository:
         )
         total = await self._session.scalar(sa.select(sa.func.count()).select_from(ReevaluationJob))
         return list(rows), int(total or 0)
+
+    # --- feed supervision (数据共享督办)
+
+    async def add_feed_counts(self, counts: Sequence[DayCount]) -> None:
+        """Add to the day rows, creating them as needed, in one atomic upsert per row, so
+        replicas and the dead-letter hook may count the same department and day at once.
+        Rows are written in key order so two transactions never wait on each other in a circle."""
+        if not counts:
+            return
+        insert = postgresql.insert if self._session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        for count in sorted(counts, key=lambda c: (c.department, c.day, c.record_type, c.outcome, c.reason)):
+            stmt = insert(FeedDay).values(
+                department=count.department,
+                day=count.day,
+                record_type=count.record_type,
+                outcome=count.outcome,
+                reason=count.reason,
+                records=count.records,
+                first_at=count.first_at,
+                last_at=count.last_at,
+            )
+            new = stmt.excluded
+            await self._session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["department", "day", "record_type", "outcome", "reason"],
+                    set_={
+                        "records": FeedDay.records + new.records,
+                        "first_at": sa.case((new.first_at < FeedDay.first_at, new.first_at), else_=FeedDay.first_at),
+                        "last_at": sa.case((new.last_at > FeedDay.last_at, new.last_at), else_=FeedDay.last_at),
+                    },
+                )
+            )
+
+    async def feed_counts_since(self, day: date, department: str | None = None) -> list[DayCount]:
+        stmt = sa.select(FeedDay).where(FeedDay.day >= day)
+        if department is not None:
+            stmt = stmt.where(FeedDay.department == department)
+        rows = await self._session.scalars(stmt.order_by(FeedDay.department, FeedDay.day))
+        return [
+            DayCount(
+                department=r.department,
+                day=r.day,
+                record_type=r.record_type,
+                outcome="accepted" if r.outcome == "accepted" else "rejected",
+                reason=r.reason,
+                records=r.records,
+                first_at=r.first_at,
+                last_at=r.last_at,
+            )
+            for r in rows
+        ]
+
+    async def last_arrivals(self) -> dict[str, datetime]:
+        """When each department's latest accepted record arrived, however long ago."""
+        rows = await self._session.execute(
+            sa.select(FeedDay.department, sa.func.max(FeedDay.last_at))
+            .where(FeedDay.outcome == "accepted")
+            .group_by(FeedDay.department)
+        )
+        return {department: last for department, last in rows}

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from eligibility import service
+from eligibility import service, supervision
 from eligibility.repository import EligibilityRepository
 from eligibility.schemas import (
     AssessmentRead,
@@ -18,22 +18,34 @@ from eligibility.schemas import (
     EntitlementRead,
     FactRead,
     FactUsedRead,
+    FeedDayRead,
+    FeedDetailRead,
+    FeedList,
+    FeedRead,
+    OverdueFeedRead,
+    OverdueList,
     PolicyAmountRead,
     PriorAwardRead,
     ReevaluationCreate,
     ReevaluationJobRead,
     ReevaluationPage,
 )
+from mianshen_shared import city as city_config
 from mianshen_shared.api import Items
 from mianshen_shared.problems import ProblemError
 from mianshen_shared.web import CorrelationId, DbSession, EnterpriseUSCC
 
 router = APIRouter(prefix="/enterprises", tags=["eligibility"])
 reevaluations = APIRouter(prefix="/reevaluations", tags=["reevaluations"])
+# 数据共享督办, for operators (the gateway exposes it).
+feeds = APIRouter(prefix="/feeds", tags=["feeds"])
 
 
 USCC = EnterpriseUSCC
 PolicyId = Annotated[str, Path(min_length=1, max_length=120, description="政策编号")]
+DepartmentCode = Annotated[
+    str, Path(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$", description="部门代码", examples=["gxj"])
+]
 
 
 @router.get("/{uscc}/entitlements", response_model=Items[EntitlementRead])
@@ -112,3 +124,30 @@ async def request_reevaluation(
         EligibilityRepository(session), policy_id=body.policy_id, now=datetime.now(UTC), correlation_id=correlation_id
     )
     return ReevaluationJobRead.of(job)
+
+
+@feeds.get("", response_model=FeedList)
+async def list_feeds(session: DbSession) -> FeedList:
+    """各部门数据报送情况：最近报送时间、近7/30天报送量与常规量对比、拒收原因、是否按约定报送。"""
+    now = datetime.now(UTC)
+    overviews = await supervision.feed_overview(EligibilityRepository(session), city=city_config.current(), now=now)
+    return FeedList(as_of=now, items=[FeedRead.of(o) for o in overviews])
+
+
+@feeds.get("/overdue", response_model=OverdueList)
+async def overdue_feeds(session: DbSession) -> OverdueList:
+    """通报名单：未按约定报送数据的部门，逾期最久的在前。"""
+    now = datetime.now(UTC)
+    overviews = await supervision.feed_overview(EligibilityRepository(session), city=city_config.current(), now=now)
+    listed = supervision.overdue(overviews)
+    summary = supervision.tongbao_summary(listed, now)
+    return OverdueList(as_of=now, summary=summary, items=[OverdueFeedRead.of(o) for o in listed])
+
+
+@feeds.get("/{department}", response_model=FeedDetailRead)
+async def feed_detail(session: DbSession, department: DepartmentCode) -> FeedDetailRead:
+    """一个部门近90天逐日报送情况（接收、拒收及原因），及其报送约定与当前状态。"""
+    detail = await supervision.feed_detail(
+        EligibilityRepository(session), city=city_config.current(), department=department, now=datetime.now(UTC)
+    )
+    return FeedDetailRead(**FeedRead.of(detail.overview).model_dump(), days=[FeedDayRead.of(d) for d in detail.days])

@@ -17,6 +17,7 @@ async def on_credit_assessed(event: CreditAssessed, uow: UnitOfWork) -> None:
         PaymentRepository(uow.session),
         assessed=event,
         correlation_id=uow.envelope.correlationid,
+        traceparent=uow.envelope.traceparent,
         now=datetime.now(UTC),
     )
 

@@ -76,6 +76,8 @@ class Payment(Base):
     last_error: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
     hold_reasons: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON, default=list)
     correlation_id: Mapped[str] = mapped_column(sa.String(200))
+    # The credit decision's W3C trace context: the payment's events continue that trace.
+    traceparent: Mapped[str | None] = mapped_column(sa.String(55), nullable=True, default=None)
     issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

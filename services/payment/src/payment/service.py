@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
+from mianshen_shared import observability, tracing
 from mianshen_shared.events.catalog import CreditAssessed, PaymentFailed, PaymentIssued
 from mianshen_shared.messaging import Rejected
 from mianshen_shared.money import format_yuan
@@ -85,11 +86,12 @@ def idempotency_key_for(entitlement_id: uuid.UUID) -> str:
 
 
 async def record_assessment(
-    repo: Repository, *, assessed: CreditAssessed, correlation_id: str, now: datetime
+    repo: Repository, *, assessed: CreditAssessed, correlation_id: str, now: datetime, traceparent: str | None = None
 ) -> Payment:
     """Turn a credit decision into a payment (or a held one). A redelivered or
     repeated decision leaves the existing payment alone; only a held payment that a
-    later, different assessment clears is released for submission."""
+    later, different assessment clears is released for submission. `traceparent`:
+    the decision's, continued by the payment's events."""
     if assessed.decision == "cleared" and assessed.amount_fen <= 0:
         raise Rejected("zero_amount", "兑现金额为零，无需支付")
     existing = await repo.by_entitlement(assessed.entitlement_id)
@@ -121,11 +123,13 @@ async def record_assessment(
         next_attempt_at=now,
         hold_reasons=[],
         correlation_id=correlation_id,
+        traceparent=traceparent,
         created_at=now,
         updated_at=now,
     )
     if assessed.decision == "held":
         _hold(payment, assessed)
+        _count(payment, "held")
     await repo.add(payment)
     return payment
 
@@ -170,6 +174,7 @@ async def claim(
             if payment.payer_budget_code is None:
                 payment.payer_budget_code = payer_budget_code
             action: Literal["submit", "query"] = "submit"
+            _count(payment, "submitted")
         else:
             # `unknown`, or `submitted` whose lease ran out: its worker died
             # mid-call, so the instruction may have been settled. Ask first.
@@ -289,20 +294,21 @@ async def _settle(payment: Payment, result: FinanceResult, *, now: datetime, emi
     payment.next_attempt_at = None
     payment.consecutive_errors = 0
     payment.last_error = None
-    await emit(
-        PaymentIssued(
-            payment_id=payment.payment_id,
-            entitlement_id=payment.entitlement_id,
-            uscc=payment.uscc,
-            policy_id=payment.policy_id,
-            amount_fen=payment.amount_fen,
-            idempotency_key=payment.idempotency_key,
-            finance_reference=payment.finance_reference or "",
-            issued_at=payment.issued_at,
-        ),
-        key=payment.uscc,
-        correlation_id=payment.correlation_id,
-    )
+    with tracing.resumed(payment.traceparent):
+        await emit(
+            PaymentIssued(
+                payment_id=payment.payment_id,
+                entitlement_id=payment.entitlement_id,
+                uscc=payment.uscc,
+                policy_id=payment.policy_id,
+                amount_fen=payment.amount_fen,
+                idempotency_key=payment.idempotency_key,
+                finance_reference=payment.finance_reference or "",
+                issued_at=payment.issued_at,
+            ),
+            key=payment.uscc,
+            correlation_id=payment.correlation_id,
+        )
 
 
 async def _fail(payment: Payment, code: str, reason: str, *, now: datetime, emit: Emit) -> None:
@@ -310,21 +316,28 @@ async def _fail(payment: Payment, code: str, reason: str, *, now: datetime, emit
     payment.failure_code = code
     payment.failure_reason = reason
     payment.next_attempt_at = None
-    await emit(
-        PaymentFailed(
-            payment_id=payment.payment_id,
-            entitlement_id=payment.entitlement_id,
-            uscc=payment.uscc,
-            policy_id=payment.policy_id,
-            amount_fen=payment.amount_fen,
-            idempotency_key=payment.idempotency_key,
-            reason_code=code,
-            reason=reason,
-            failed_at=now,
-        ),
-        key=payment.uscc,
-        correlation_id=payment.correlation_id,
-    )
+    with tracing.resumed(payment.traceparent):
+        await emit(
+            PaymentFailed(
+                payment_id=payment.payment_id,
+                entitlement_id=payment.entitlement_id,
+                uscc=payment.uscc,
+                policy_id=payment.policy_id,
+                amount_fen=payment.amount_fen,
+                idempotency_key=payment.idempotency_key,
+                reason_code=code,
+                reason=reason,
+                failed_at=now,
+            ),
+            key=payment.uscc,
+            correlation_id=payment.correlation_id,
+        )
+
+
+def _count(payment: Payment, outcome: str) -> None:
+    """Outcomes with no event of their own (issued and failed are counted from theirs)."""
+    policy_id = payment.policy_id
+    observability.on_commit(lambda: observability.PAYMENTS.labels(policy_id, outcome).inc())
 
 
 # --- reads ----------------------------------------------------------------------------

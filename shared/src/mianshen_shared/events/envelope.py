@@ -1,7 +1,8 @@
 """The event envelope every message on the platform's topics carries.
 
 CloudEvents-style attributes (`specversion`, `id`, `type`, `source`, `subject`,
-`time`) plus the platform's `dataversion` and `correlationid`. `data` is the
+`time`) plus the platform's `dataversion` and `correlationid`, and the CloudEvents
+distributed-tracing extension `traceparent` (W3C Trace Context). `data` is the
 payload, validated separately against the model registered for `type`.
 """
 
@@ -12,6 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from mianshen_shared import tracing
 
 SPEC_VERSION = "1.0"
 
@@ -29,9 +32,16 @@ class Envelope(BaseModel):
     correlationid: str = Field(min_length=1, max_length=200)
     datacontenttype: str = "application/json"
     data: dict[str, Any]
+    # Optional, so events recorded before tracing (and their producers) stay valid.
+    traceparent: str | None = Field(
+        default=None,
+        pattern=tracing.PATTERN,
+        description="W3C Trace Context of the work that emitted the event (CloudEvents distributed tracing)",
+    )
 
     def to_bytes(self) -> bytes:
-        return self.model_dump_json().encode()
+        # Without a trace the bytes are what they were before the extension existed.
+        return self.model_dump_json(exclude={"traceparent"} if self.traceparent is None else None).encode()
 
 
 class InvalidEvent(ValueError):

@@ -11,7 +11,9 @@ pass (database or broker unavailable) are retried with backoff, never skipped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,7 +26,7 @@ from sqlalchemy import Table
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from mianshen_shared import observability
+from mianshen_shared import observability, tracing
 from mianshen_shared.events import Envelope, InvalidEvent, Payload, parse_envelope, parse_payload
 from mianshen_shared.logs import correlation
 from mianshen_shared.messaging.outbox import Outbox
@@ -48,9 +50,10 @@ class Rejected(Exception):
 class UnitOfWork:
     """What a handler gets: the open transaction and a way to emit events in it.
 
-    `emit(payload, key=..., subject=None, correlation_id=None)` adds an event to the
-    outbox of this transaction; the correlation id defaults to the handled event's
-    (a batch handler passes each event's own).
+    `emit(payload, key=..., subject=None, correlation_id=None, cause=None)` adds an
+    event to the outbox of this transaction. Its correlation id and trace follow the
+    handled event; a batch handler passes `cause=` the envelope of the event in the
+    run that caused it, so each emitted event follows its own cause.
     """
 
     session: AsyncSession
@@ -62,6 +65,22 @@ class UnitOfWork:
 Handler = Callable[[Any, UnitOfWork], Awaitable[None]]
 # Handles a run of consecutive events of one type at once: [(payload, envelope), ...].
 BatchHandler = Callable[[list[tuple[Any, Envelope]], UnitOfWork], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message just copied to the dead-letter topic, told to a service that keeps its
+    own account of refusals (eligibility's feed supervision). `envelope` is None when
+    the envelope itself could not be read."""
+
+    reason: str
+    message: str
+    envelope: Envelope | None
+
+
+# Runs after the message is safely on the dead-letter topic, outside any handler's
+# transaction (which was rolled back); its failure is logged, never retried.
+DeadLetterHook = Callable[[DeadLetter], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -87,6 +106,7 @@ class EventConsumer:
         on_commit: Callable[[], None] | None = None,
         max_records: int = 500,
         batch_handlers: dict[str, BatchHandler] | None = None,
+        on_dead_letter: DeadLetterHook | None = None,
     ) -> None:
         self._service = service
         self._group_id = group_id
@@ -101,9 +121,12 @@ class EventConsumer:
         self._dlq = dead_letter_topic
         self._producer = producer
         self._on_commit = on_commit
+        self._on_dead_letter = on_dead_letter
         self._max_records = max_records
         self._consumer: AIOKafkaConsumer | None = None
         self._stopping = False
+        self._lag_due = 0.0
+        self._lag_reported: set[TopicPartition] = set()
 
     def stop(self) -> None:
         self._stopping = True
@@ -126,6 +149,7 @@ class EventConsumer:
                     batch = await consumer.getmany(timeout_ms=200, max_records=self._max_records)
                     if batch:
                         await self._process_batch(consumer, batch)
+                    await self._report_lag(consumer, force=bool(batch))
                 except KafkaError as exc:
                     # A rebalance (another replica joined) or a broker outage: the
                     # uncommitted messages come again, to us or to the new owner, and
@@ -163,6 +187,32 @@ class EventConsumer:
             self._on_commit()  # the database commit is done: the relay may publish now
         await consumer.commit({tp: messages[-1].offset + 1 for tp, messages in batch.items()})
 
+    async def _report_lag(self, consumer: AIOKafkaConsumer, *, force: bool) -> None:
+        """Per assigned partition: its end minus our position, which after a batch is
+        the committed offset. Once a second while idle; partitions handed to another
+        replica stop being reported here."""
+        now = time.monotonic()
+        if not force and now < self._lag_due:
+            return
+        self._lag_due = now + 1.0
+        try:
+            reported = set()
+            for tp in consumer.assignment():
+                end = consumer.highwater(tp)
+                if end is None:
+                    continue  # nothing fetched from it yet
+                position = await consumer.position(tp)
+                observability.CONSUMER_LAG.labels(self._service, tp.topic, str(tp.partition)).set(
+                    max(end - position, 0)
+                )
+                reported.add(tp)
+            for tp in self._lag_reported - reported:
+                with contextlib.suppress(KeyError):
+                    observability.CONSUMER_LAG.remove(self._service, tp.topic, str(tp.partition))
+            self._lag_reported = reported
+        except Exception as exc:  # a rebalance in progress; the next poll reports
+            log.debug("consumer lag not reported: %r", exc)
+
     async def _decode(self, msg: ConsumerRecord[Any, Any]) -> Delivery | None:
         try:
             envelope = parse_envelope(msg.value)
@@ -179,8 +229,9 @@ class EventConsumer:
         return Delivery(envelope, payload)
 
     async def _apply_batch(self, deliveries: list[tuple[ConsumerRecord[Any, Any], Delivery | None]]) -> None:
-        async with self._sessions() as session, session.begin():
-            await self._apply(session, [d for _m, d in deliveries if d is not None])
+        with observability.recorded_on_commit():
+            async with self._sessions() as session, session.begin():
+                await self._apply(session, [d for _m, d in deliveries if d is not None])
 
     async def _apply_one_by_one(self, deliveries: list[tuple[ConsumerRecord[Any, Any], Delivery | None]]) -> None:
         for msg, delivery in deliveries:
@@ -189,8 +240,9 @@ class EventConsumer:
             backoff = 0.2
             while True:
                 try:
-                    async with self._sessions() as session, session.begin():
-                        await self._apply(session, [delivery])
+                    with observability.recorded_on_commit():
+                        async with self._sessions() as session, session.begin():
+                            await self._apply(session, [delivery])
                     break
                 except TRANSIENT as exc:
                     log.warning("transient failure; retrying in %.1fs: %s", backoff, exc)
@@ -231,10 +283,20 @@ class EventConsumer:
 
         def unit_of_work(envelope: Envelope) -> UnitOfWork:
             async def emit(
-                payload: Payload, *, key: str, subject: str | None = None, correlation_id: str | None = None
+                payload: Payload,
+                *,
+                key: str,
+                subject: str | None = None,
+                correlation_id: str | None = None,
+                cause: Envelope | None = None,
             ) -> Envelope:
                 out, row = self._outbox.row(
-                    payload, key=key, correlation_id=correlation_id or envelope.correlationid, subject=subject
+                    payload,
+                    key=key,
+                    correlation_id=correlation_id or (cause or envelope).correlationid,
+                    subject=subject,
+                    # Without a cause: the span the handler runs in (see below).
+                    traceparent=tracing.child(cause.traceparent) if cause is not None else None,
                 )
                 rows.append(row)
                 uow.emitted.append(out)
@@ -254,16 +316,18 @@ class EventConsumer:
                 run = fresh[i:j]
                 token = correlation.set(first.envelope.correlationid)
                 try:
-                    await self._batch_handlers[kind](
-                        [(d.payload, d.envelope) for d in run], unit_of_work(first.envelope)
-                    )
+                    with tracing.span(first.envelope.traceparent):
+                        await self._batch_handlers[kind](
+                            [(d.payload, d.envelope) for d in run], unit_of_work(first.envelope)
+                        )
                 finally:
                     correlation.reset(token)
                 i = j
             else:
                 token = correlation.set(first.envelope.correlationid)
                 try:
-                    await self._handlers[kind](first.payload, unit_of_work(first.envelope))
+                    with tracing.span(first.envelope.traceparent):
+                        await self._handlers[kind](first.payload, unit_of_work(first.envelope))
                 finally:
                     correlation.reset(token)
                 i += 1
@@ -280,6 +344,7 @@ class EventConsumer:
             # One line per event, under its correlation id, so one department push
             # can be followed through every service to its payment.
             token = correlation.set(d.envelope.correlationid)
+            trace_token = tracing.current.set(d.envelope.traceparent)
             try:
                 log.info(
                     "handled %s",
@@ -287,6 +352,7 @@ class EventConsumer:
                     extra={"event_id": str(d.envelope.id), "subject": d.envelope.subject},
                 )
             finally:
+                tracing.current.reset(trace_token)
                 correlation.reset(token)
         if log.isEnabledFor(logging.DEBUG):
             for row in rows:
@@ -315,12 +381,19 @@ class EventConsumer:
         ]
         if envelope is not None:
             headers.append(("correlationid", envelope.correlationid.encode()))
+            if envelope.traceparent is not None:
+                headers.append((tracing.HEADER, envelope.traceparent.encode()))
         await self._producer.send_and_wait(self._dlq, value=msg.value or b"", key=msg.key, headers=headers)
         observability.DEAD_LETTERED.labels(self._service, reason).inc()
         log.warning(
             "dead-lettered message",
             extra={"reason": reason, "detail": message, "topic": msg.topic, "offset": msg.offset},
         )
+        if self._on_dead_letter is not None:
+            try:
+                await self._on_dead_letter(DeadLetter(reason, message, envelope))
+            except Exception:
+                log.exception("the dead-letter hook failed; the message is on the dead-letter topic all the same")
 
 
 async def _start_with_retry(client: Any, attempts: int = 60) -> None:

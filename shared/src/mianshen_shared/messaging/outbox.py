@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from mianshen_shared import observability
+from mianshen_shared import observability, tracing
 from mianshen_shared.events import Envelope, Payload, make_envelope
 from mianshen_shared.events.catalog import spec_for
 
@@ -41,15 +41,21 @@ class Outbox:
         key: str,
         correlation_id: str,
         subject: str | None = None,
+        traceparent: str | None = None,
     ) -> tuple[Envelope, dict[str, Any]]:
-        """The envelope and the outbox row for one event, to be inserted with others."""
-        envelope = make_envelope(payload, source=self._source, subject=subject or key, correlation_id=correlation_id)
+        """The envelope and the outbox row for one event, to be inserted with others.
+        `traceparent`: the event's own; by default the current span's (a new trace
+        when there is none)."""
+        envelope = make_envelope(
+            payload, source=self._source, subject=subject or key, correlation_id=correlation_id
+        ).model_copy(update={"traceparent": traceparent or tracing.for_event()})
+        observability.on_commit(lambda: observability.count_emitted(envelope.type, envelope.data))
         return envelope, {
             "event_id": str(envelope.id),
             "topic": self._topic_for(spec_for(payload).topic),
             "message_key": key,
             "payload": envelope.to_bytes(),
-            "headers": {"correlationid": correlation_id, "type": envelope.type},
+            "headers": {"correlationid": correlation_id, "type": envelope.type, tracing.HEADER: envelope.traceparent},
             "created_at": datetime.now(UTC),
         }
 
@@ -65,8 +71,11 @@ class Outbox:
         key: str,
         correlation_id: str,
         subject: str | None = None,
+        traceparent: str | None = None,
     ) -> Envelope:
-        envelope, row = self.row(payload, key=key, correlation_id=correlation_id, subject=subject)
+        envelope, row = self.row(
+            payload, key=key, correlation_id=correlation_id, subject=subject, traceparent=traceparent
+        )
         await self.insert(session, [row])
         return envelope
 
@@ -81,6 +90,7 @@ class OutboxRelay:
         service: str,
         batch_size: int = 500,
         idle_interval: float = 0.05,
+        gauge_interval: float = 2.0,
     ) -> None:
         self._engine = engine
         self._table = table
@@ -88,6 +98,7 @@ class OutboxRelay:
         self._service = service
         self._batch_size = batch_size
         self._idle = idle_interval
+        self._gauge_interval = gauge_interval
         self._wakeup = asyncio.Event()
         self._stopping = False
 
@@ -100,6 +111,17 @@ class OutboxRelay:
         self._wakeup.set()
 
     async def run(self) -> None:
+        # Its own task: publishing may hang on a broker outage, which is just when
+        # the backlog must keep being reported.
+        watcher = asyncio.create_task(self._watch_backlog(), name="outbox-backlog")
+        try:
+            await self._publish_until_stopped()
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
+    async def _publish_until_stopped(self) -> None:
         backoff = 0.1
         while not self._stopping:
             try:
@@ -136,6 +158,7 @@ class OutboxRelay:
             if not rows:
                 observability.OUTBOX_BACKLOG.labels(self._service).set(0)
                 observability.OUTBOX_OLDEST_AGE.labels(self._service).set(0)
+                observability.OUTBOX_OLDEST_UNPUBLISHED_AGE.labels(self._service).set(0)
                 return 0
             futures = [
                 await self._producer.send(
@@ -156,3 +179,25 @@ class OutboxRelay:
                 (datetime.now(UTC) - oldest).total_seconds() if oldest else 0
             )
         return len(rows)
+
+    async def refresh_gauges(self) -> None:
+        """The backlog and the age of its oldest row, read from the table itself: the
+        relay may be idle, stuck on the broker or not the replica holding the lock,
+        and the alert on a stuck outbox must see it all the same."""
+        t = self._table
+        async with self._engine.connect() as conn:
+            waiting, oldest = (await conn.execute(sa.select(sa.func.count(), sa.func.min(t.c.created_at)))).one()
+        observability.OUTBOX_BACKLOG.labels(self._service).set(waiting)
+        age = 0.0
+        if oldest is not None:
+            oldest = oldest if oldest.tzinfo is not None else oldest.replace(tzinfo=UTC)
+            age = max((datetime.now(UTC) - oldest).total_seconds(), 0.0)
+        observability.OUTBOX_OLDEST_UNPUBLISHED_AGE.labels(self._service).set(age)
+
+    async def _watch_backlog(self) -> None:
+        while not self._stopping:
+            try:
+                await self.refresh_gauges()
+            except Exception as exc:
+                log.warning("could not read the outbox backlog: %r", exc)
+            await asyncio.sleep(self._gauge_interval)
