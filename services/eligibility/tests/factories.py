@@ -97,8 +97,10 @@ APP_SOLUTION_POLICY = "policies/zhengzhou/09-industrial-app-solution-award.yaml"
 MILLION_YUAN_FEN = 100_000_000
 
 
-def city_policy(path: str) -> dict[str, Any]:
-    return load_policy_file(REPO_ROOT / path)
+def city_policy(path: str, *, version: int = 1) -> dict[str, Any]:
+    """A shipped policy document, as version `version` (tests publish newer versions
+    of it, so they start from a known number rather than whatever the file is at)."""
+    return {**load_policy_file(REPO_ROOT / path), "version": version}
 
 
 def app_solution_record(

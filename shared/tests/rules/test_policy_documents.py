@@ -47,7 +47,7 @@ def test_loaded_documents_carry_dates_as_iso_strings_and_serialise_to_json() -> 
 
 def test_compiled_policy_exposes_its_header() -> None:
     compiled = compile_policy(document(SPECIALIZED_SME))
-    assert (compiled.version, compiled.benefit_kind) == (1, "cash_award")
+    assert (compiled.version, compiled.benefit_kind) == (document(SPECIALIZED_SME)["version"], "cash_award")
     assert compiled.input_record_types == frozenset({"miit.sme_title_recognized"})
 
 

@@ -9,7 +9,7 @@ import pytest
 from mianshen_shared.rules import evaluate
 from mianshen_shared.testing import make_uscc
 
-from .factories import SPECIALIZED_SME, WAN, policy, title
+from .factories import SPECIALIZED_SME, WAN, document, policy, title
 
 pytestmark = pytest.mark.unit
 
@@ -91,7 +91,8 @@ def test_explanation_names_policy_version_clause_and_facts() -> None:
     [award] = evaluate(POLICY, uscc=make_uscc(), facts=[giant])
 
     explanation = award.explanation
-    assert (explanation.policy_id, explanation.policy_version) == ("zz-2022-02-specialized-sme-award", 1)
+    shipped = document(SPECIALIZED_SME)
+    assert (explanation.policy_id, explanation.policy_version) == (shipped["id"], shipped["version"])
     assert explanation.legal_basis == (
         "《郑州市人民政府办公厅关于支持“专精特新”中小企业高质量发展的实施意见》（郑政办〔2022〕36号）"
     )
