@@ -4,6 +4,7 @@ department and an enterprise (through 亲清在线) would. Prints what happened.
 from __future__ import annotations
 
 import argparse
+import random
 import sys
 import time
 import uuid
@@ -14,12 +15,27 @@ import httpx
 from mianshen_shared import uscc
 from mianshen_shared.money import format_yuan
 
-ENTERPRISES = {
-    "郑州中原智造科技有限公司": uscc.build("9", "1", "410105", "MA9DEM01"),
-    "郑州嵩山工业软件有限公司": uscc.build("9", "1", "410122", "MA9DEM02"),
-    "郑州金水商贸有限公司": uscc.build("9", "1", "410105", "MA9DEM03"),
-    "郑州二七精工机械有限公司": uscc.build("9", "1", "410103", "MA9DEM04"),
+# Characters a 统一社会信用代码's organisation body may hold (no I, O, S, V, Z).
+_BODY = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_NAMES = {
+    "郑州中原智造科技有限公司": "410105",
+    "郑州嵩山工业软件有限公司": "410122",
+    "郑州金水商贸有限公司": "410105",
+    "郑州二七精工机械有限公司": "410103",
 }
+
+
+def enterprises(run: str) -> dict[str, str]:
+    """Fresh codes for every run: the award history remembers what an enterprise was
+    paid, so the same enterprises pushed again would (rightly) get nothing new."""
+    rng = random.Random(run)
+    return {
+        name: uscc.build("9", "1", division, "MA" + "".join(rng.choice(_BODY) for _ in range(6)))
+        for name, division in _NAMES.items()
+    }
+
+
+ENTERPRISES: dict[str, str] = {}
 ACCOUNT = {"account_name": "", "account_number": "6222020200001234567", "bank_name": "中国工商银行郑州分行"}
 
 
@@ -114,6 +130,7 @@ def main() -> int:
     parser.add_argument("--gateway", default="http://127.0.0.1:8000")
     args = parser.parse_args()
     run = uuid.uuid4().hex[:6]
+    ENTERPRISES.update(enterprises(run))
     with httpx.Client(base_url=args.gateway, timeout=30) as gw:
         records = sample_records(run)
         pushed = gw.post("/v1/data-events", json={"records": records})
