@@ -26,7 +26,6 @@ def document(file_name: str) -> dict[str, Any]:
     return load_policy_file(POLICY_DIR / file_name)
 
 
-
 def policy(file_name: str) -> CompiledPolicy:
     return compile_policy(document(file_name))
 
