@@ -74,7 +74,8 @@ async def test_each_step_of_the_funnel_is_timed_from_the_step_before_it() -> Non
     await service.apply_payment_issued(repo, payment=paid, now=T0 + timedelta(seconds=900))
 
     took = {step: seconds_in(step) - seconds for step, seconds in before.items()}
-    assert took == {"notify": 60, "confirm": 100, "credit": 40, "pay": 300, "total": 500}
+    # The histogram sums are process-wide floats that other tests add to first.
+    assert took == pytest.approx({"notify": 60, "confirm": 100, "credit": 40, "pay": 300, "total": 500})
 
 
 async def test_a_held_credit_decision_is_not_timed_as_cleared() -> None:
