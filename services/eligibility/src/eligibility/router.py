@@ -150,4 +150,5 @@ async def feed_detail(session: DbSession, department: DepartmentCode) -> FeedDet
     detail = await supervision.feed_detail(
         EligibilityRepository(session), city=city_config.current(), department=department, now=datetime.now(UTC)
     )
-    return FeedDetailRead(**FeedRead.of(detail.overview).model_dump(), days=[FeedDayRead.of(d) for d in detail.days])
+    days = [FeedDayRead.model_validate(d) for d in detail.days]
+    return FeedDetailRead(**FeedRead.of(detail.overview).model_dump(), days=days)

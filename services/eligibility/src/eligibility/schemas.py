@@ -238,6 +238,8 @@ class FeedStatusRead(BaseModel):
 
 
 class FeedVolumeRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     today: int = Field(description="今日（北京时间）已接收记录数")
     usual: int | None = Field(description="常规报送量：窗口期内有报送的各日记录数的中位数；报送日不足3天时为空")
     push_days: int = Field(description="窗口期内有报送的天数（不含今日）")
@@ -246,19 +248,6 @@ class FeedVolumeRead(BaseModel):
     last_push_records: int
     low: bool = Field(description="最近一个完整报送日的记录数不足常规量的一半")
     text: str
-
-    @classmethod
-    def of(cls, volume: supervision.Volume) -> FeedVolumeRead:
-        return cls(
-            today=volume.today,
-            usual=volume.usual,
-            push_days=volume.push_days,
-            window_days=volume.window_days,
-            last_push_day=volume.last_push_day,
-            last_push_records=volume.last_push_records,
-            low=volume.low,
-            text=volume.text,
-        )
 
 
 class FeedRead(BaseModel):
@@ -288,7 +277,7 @@ class FeedRead(BaseModel):
             rejected_7d=feed.rejected_7d,
             rejected_30d=feed.rejected_30d,
             rejected_by_reason_30d=feed.rejected_by_reason_30d,
-            volume=FeedVolumeRead.of(feed.volume),
+            volume=FeedVolumeRead.model_validate(feed.volume),
             schedule=FeedScheduleRead.of(feed.schedule) if feed.schedule is not None else None,
             status=FeedStatusRead.of(feed.status),
         )
@@ -337,6 +326,8 @@ class OverdueList(BaseModel):
 
 
 class FeedDayRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     day: date = Field(description="日期（北京时间）")
     accepted: int
     rejected: int
@@ -344,18 +335,6 @@ class FeedDayRead(BaseModel):
     rejected_by_reason: dict[str, int]
     first_at: UtcDatetime | None = Field(description="当日首条被接收记录的到达时间")
     last_at: UtcDatetime | None
-
-    @classmethod
-    def of(cls, day: supervision.FeedDay) -> FeedDayRead:
-        return cls(
-            day=day.day,
-            accepted=day.accepted,
-            rejected=day.rejected,
-            accepted_by_record_type=day.accepted_by_record_type,
-            rejected_by_reason=day.rejected_by_reason,
-            first_at=day.first_at,
-            last_at=day.last_at,
-        )
 
 
 class FeedDetailRead(FeedRead):
