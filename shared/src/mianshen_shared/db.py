@@ -73,7 +73,8 @@ def alembic_config(migrations_package: str, url: str) -> Config:
 
 
 def upgrade_to_head(migrations_package: str, url: str) -> None:
-    command.upgrade(alembic_config(migrations_package, url), "head")
+    # "heads": branches added side by side (then merged) all apply.
+    command.upgrade(alembic_config(migrations_package, url), "heads")
 
 
 async def migrate(migrations_package: str, url: str) -> None:

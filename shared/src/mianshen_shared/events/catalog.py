@@ -122,14 +122,46 @@ class EntitlementDetermined(_HasUSCC):
     benefit_kind: BenefitKind
     explanation: Explanation
     determined_at: datetime
+    confirmation_days: int | None = Field(
+        default=None, ge=1, le=365, description="意愿确认期限（自然日），取自政策；未载明时按30日"
+    )
+
+
+class EntitlementOverpaid(_HasUSCC):
+    """回头看: facts behind a paid entitlement were corrected or revoked, and the
+    policy now owes less than was paid. Opens a recovery case; nothing is clawed
+    back without an operator's decision."""
+
+    entitlement_id: uuid.UUID
+    enterprise_name: str | None = None
+    policy_id: str
+    policy_version: int
+    award_key: str
+    paid_fen: Fen
+    due_fen: Fen = Field(description="按更正后的数据应得金额")
+    explanation: Explanation | None = Field(default=None, description="更正后的判定依据；资格不再成立时为空")
+    reason: str = Field(description="为何应得金额减少，中文")
+    detected_at: datetime
 
 
 # --- 意愿确认: confirmation --------------------------------------------------
 
 
 class BankAccount(Payload):
+    """An account as the enterprise enters it (API input only; never put on a topic)."""
+
     account_name: str = Field(min_length=1, max_length=200)
     account_number: str = Field(pattern=r"^[0-9]{8,32}$")
+    bank_name: str = Field(min_length=1, max_length=200)
+
+
+class SealedBankAccount(Payload):
+    """A bank account as it travels between services: the number only sealed
+    (mianshen_shared.sealing, key from configuration) and masked for display."""
+
+    account_name: str = Field(min_length=1, max_length=200)
+    account_number_masked: str = Field(min_length=4, max_length=40, description="如 6222****4567")
+    account_number_sealed: str = Field(pattern=r"^v1\.[A-Za-z0-9_-]{1,32}\.[A-Za-z0-9_-]+$")
     bank_name: str = Field(min_length=1, max_length=200)
 
 
@@ -144,13 +176,27 @@ class ConfirmationRequested(_HasUSCC):
 
 class ConfirmationAccepted(_HasUSCC):
     confirmation_id: uuid.UUID
+    # New for every acceptance: an enterprise that declines and accepts again
+    # (allowed until the payment is submitted) produces a second acceptance.
+    acceptance_id: uuid.UUID
     entitlement_id: uuid.UUID
     enterprise_name: str | None = None
     policy_id: str
     policy_version: int
     amount_fen: Fen
-    bank_account: BankAccount
+    benefit_kind: BenefitKind = "cash_award"
+    bank_account: SealedBankAccount | None = Field(default=None, description="非现金类（减免）为空")
     accepted_at: datetime
+
+
+class ConfirmationRevoked(_HasUSCC):
+    """The enterprise changed its mind after accepting, before the payment was submitted."""
+
+    confirmation_id: uuid.UUID
+    acceptance_id: uuid.UUID
+    entitlement_id: uuid.UUID
+    reason: str
+    revoked_at: datetime
 
 
 class ConfirmationDeclined(_HasUSCC):
@@ -185,15 +231,32 @@ class CreditAssessed(_HasUSCC):
 
     assessment_id: uuid.UUID
     confirmation_id: uuid.UUID
+    acceptance_id: uuid.UUID
     entitlement_id: uuid.UUID
     enterprise_name: str | None = None
     policy_id: str
     policy_version: int
     amount_fen: Fen
-    bank_account: BankAccount
+    benefit_kind: BenefitKind = "cash_award"
+    bank_account: SealedBankAccount | None = None
     decision: Literal["cleared", "held"]
-    reasons: list[CreditRecordRef] = Field(default_factory=list)
+    reasons: list[CreditRecordRef] = Field(default_factory=list, description="暂缓所依据的失信记录")
+    red_records: list[CreditRecordRef] = Field(
+        default_factory=list, description="守信激励：有效的红名单记录（政策载明时可缩短公示期）"
+    )
     assessed_at: datetime
+
+
+class CreditStandingChanged(_HasUSCC):
+    """An enterprise's credit records changed (a record listed, corrected or removed).
+
+    Carries every record in force or scheduled, with validity dates, so a consumer
+    keeps a replica and decides by date itself: a record past `expires_on` no
+    longer counts, without waiting for another event."""
+
+    black_records: list[CreditRecordRef] = Field(default_factory=list)
+    red_records: list[CreditRecordRef] = Field(default_factory=list)
+    changed_at: datetime
 
 
 # --- 政策兑现: payment ---------------------------------------------------------
@@ -220,6 +283,45 @@ class PaymentFailed(_HasUSCC):
     failed_at: datetime
 
 
+PaymentStage = Literal[
+    "in_notice",  # 公示中
+    "objected",  # 公示期内有异议，待处理
+    "pending",  # 待提交财政
+    "credit_held",  # 提交前信用复核：失信暂缓
+    "budget_exhausted",  # 预算额度不足，待追加
+    "submitted",  # 已提交财政（此后不可撤回）
+    "cancelled",  # 企业撤回，未提交即取消
+    "withdrawn",  # 异议成立，资格撤回
+]
+
+
+class PaymentProgressed(_HasUSCC):
+    """Where an accepted entitlement stands on its way to the money (every stage
+    change before the final payment.issued / payment.failed), with the reason."""
+
+    payment_id: uuid.UUID
+    entitlement_id: uuid.UUID
+    policy_id: str
+    amount_fen: Fen
+    stage: PaymentStage
+    reason_code: str | None = None
+    reason: str | None = Field(default=None, description="中文说明，展示给企业")
+    until: date | None = Field(default=None, description="公示截止日等")
+    progressed_at: datetime
+
+
+class BenefitExecuted(_HasUSCC):
+    """A non-cash benefit (减免) carried out by its executing party, who acknowledged the instruction."""
+
+    instruction_id: uuid.UUID
+    entitlement_id: uuid.UUID
+    policy_id: str
+    amount_fen: Fen = Field(description="减免金额")
+    executed_by: str = Field(description="实施主体（部门编码）")
+    reference: str = Field(description="实施主体的办理编号")
+    executed_at: datetime
+
+
 # --- the registry -------------------------------------------------------------
 
 
@@ -239,13 +341,18 @@ EVENTS: dict[str, EventSpec] = {
         EventSpec("policy.published", 1, "policies", "policy-catalog", PolicyPublished),
         EventSpec("policy.retired", 1, "policies", "policy-catalog", PolicyRetired),
         EventSpec("entitlement.determined", 1, "entitlements", "eligibility", EntitlementDetermined),
+        EventSpec("entitlement.overpaid", 1, "entitlements", "eligibility", EntitlementOverpaid),
         EventSpec("confirmation.requested", 1, "confirmations", "confirmation", ConfirmationRequested),
         EventSpec("confirmation.accepted", 1, "confirmations", "confirmation", ConfirmationAccepted),
         EventSpec("confirmation.declined", 1, "confirmations", "confirmation", ConfirmationDeclined),
         EventSpec("confirmation.closed", 1, "confirmations", "confirmation", ConfirmationClosed),
+        EventSpec("confirmation.revoked", 1, "confirmations", "confirmation", ConfirmationRevoked),
         EventSpec("credit.assessed", 1, "credit-assessments", "credit-check", CreditAssessed),
+        EventSpec("credit.standing_changed", 1, "credit-assessments", "credit-check", CreditStandingChanged),
         EventSpec("payment.issued", 1, "payments", "payment", PaymentIssued),
         EventSpec("payment.failed", 1, "payments", "payment", PaymentFailed),
+        EventSpec("payment.progressed", 1, "payments", "payment", PaymentProgressed),
+        EventSpec("benefit.executed", 1, "payments", "payment", BenefitExecuted),
     )
 }
 PAYLOAD_TYPES: dict[type[Payload], EventSpec] = {spec.model: spec for spec in EVENTS.values()}
