@@ -124,6 +124,7 @@ stop() {
 case "${1:-start}" in
   start) start ;;
   stop) stop ;;
+  restart) stop; start ;;
   status) if is_up; then echo "up 127.0.0.1:$port"; else echo "down"; exit 1; fi ;;
   bootstrap) echo "127.0.0.1:$port" ;;
   resolve) resolve_jars ;;
@@ -136,5 +137,5 @@ case "${1:-start}" in
     java=$(pick_java)
     exec "$java" -Dkafka.logs.dir="$state/logs" -Dlog4j2.configurationFile="$here/log4j2.properties" -cp "$libs/*" \
       org.apache.kafka.tools.consumer.group.ConsumerGroupCommand --bootstrap-server "127.0.0.1:$port" "$@" ;;
-  *) echo "usage: $0 start|stop|status|bootstrap|resolve|groups ARGS" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|restart|status|bootstrap|resolve|groups ARGS" >&2; exit 2 ;;
 esac

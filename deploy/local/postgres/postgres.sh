@@ -83,10 +83,20 @@ stop() {
   as_pg "$bin/pg_ctl" -D "$state/data" -m fast stop >/dev/null 2>&1 && log "stopped" || log "not running"
 }
 
+# Fault tests: `crash-restart` stops without a checkpoint (like a power cut) and
+# starts again, so the server runs crash recovery from the WAL.
+crash_restart() {
+  local bin; bin=$(find_bindir) || { log "not installed"; exit 1; }
+  as_pg "$bin/pg_ctl" -D "$state/data" -m immediate stop >/dev/null 2>&1 || true
+  as_pg "$bin/pg_ctl" -D "$state/data" -l "$state/server.log" -w -t 60 start >/dev/null
+  log "crash-restarted on 127.0.0.1:$port"
+}
+
 case "${1:-start}" in
   start) start ;;
   stop) stop ;;
+  crash-restart) crash_restart ;;
   status) bin=$(find_bindir) && as_pg "$bin/pg_ctl" -D "$state/data" status ;;
   url) echo "postgresql+asyncpg://postgres@127.0.0.1:$port/${2:?service database name}" ;;
-  *) echo "usage: $0 start|stop|status|url DB" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|crash-restart|status|url DB" >&2; exit 2 ;;
 esac
