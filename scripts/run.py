@@ -27,13 +27,17 @@ def main() -> int:
     args = parser.parse_args()
 
     urls = {svc: PG.format(svc.replace("-", "_")) for svc in SERVICES} if args.postgres else {}
-    stack = LocalStack(state_dir=args.state_dir, database_urls=urls)
+    # The demo walks sample data to payment within a minute, so its 公示 lasts zero
+    # working days; without --demo every policy's own notice period applies.
+    extra_env = {"MIANSHEN_NOTICE_WORKING_DAYS_OVERRIDE": "0"} if args.demo else {}
+    stack = LocalStack(state_dir=args.state_dir, database_urls=urls, extra_env=extra_env)
     started = time.monotonic()
     # Ctrl-C and SIGTERM end the run wherever it is — starting, demo or waiting —
     # and the finally clause stops every process it started.
     signal.signal(signal.SIGTERM, _interrupt)
     print(
-        "启动中：finance-sim、policy-catalog、eligibility、confirmation、credit-check、payment、gateway …", flush=True
+        "启动中：finance-sim、frontend-sim、policy-catalog、eligibility、confirmation、credit-check、payment、gateway",
+        flush=True,
     )
     try:
         try:
@@ -47,6 +51,7 @@ def main() -> int:
         print(f"  网关 gateway:        {gateway}")
         print(f"  接口文档 API docs:    {gateway}/docs")
         print(f"  财政模拟 finance-sim: {stack.url('finance-sim')}/docs")
+        print(f"  前端消息模拟 frontend-sim: {stack.url('frontend-sim')}/_sim/notifications")
         print(f"  日志 logs:           {args.state_dir / 'logs'}")
         print("  推送示例数据: scripts/demo   （或启动时加 --demo）")
         print("按 Ctrl-C 停止。", flush=True)

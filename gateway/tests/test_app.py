@@ -10,7 +10,7 @@ import pytest
 from fastapi.routing import APIRoute
 
 from gateway.access import is_guard
-from gateway.router import ROUTERS
+from gateway.main import ALL_ROUTERS
 
 from .factories import batch, title_record
 from .harness import PROBLEM_JSON, Harness
@@ -72,12 +72,12 @@ async def test_alive_and_counting(gw: Harness) -> None:
 
 
 def _v1_routes() -> list[APIRoute]:
-    return [r for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)]
+    return [r for router in ALL_ROUTERS for r in router.routes if isinstance(r, APIRoute)]
 
 
 def test_every_v1_route_declares_who_may_call_it() -> None:
     routes = _v1_routes()
-    assert len(routes) == 31
+    assert len(routes) == 58
     assert [r.path for r in routes if sum(map(is_guard, r.dependencies)) != 1] == []
 
 
@@ -87,7 +87,7 @@ async def test_the_published_contract_describes_every_route(gw: Harness) -> None
     operations = [(path, op) for path, item in spec["paths"].items() for op in item.values()]
     assert {path for path, _ in operations} == {r.path for r in _v1_routes()}
     for path, op in operations:
-        assert op["tags"] and op["tags"][0] in {"departments", "enterprises", "policies", "operators"}, path
+        assert op["tags"] and op["tags"][0] in {"departments", "enterprises", "policies", "notices", "operators"}, path
         success = next(v for k, v in op["responses"].items() if k.startswith("2"))
         if path.endswith("/guide"):
             assert set(success["content"]) == {"text/html", "text/markdown"}
@@ -108,24 +108,36 @@ async def test_the_published_contract_describes_the_request_bodies(gw: Harness) 
     spec = (await gw.client.get("/openapi.json")).json()
     schemas = spec["components"]["schemas"]
     bodies = {
-        path: _refs(item["post"]["requestBody"]["content"]["application/json"]["schema"])
+        path: _refs(item[method]["requestBody"]["content"]["application/json"]["schema"])
         for path, item in spec["paths"].items()
-        if "post" in item and "requestBody" in item["post"]
+        for method in ("post", "put")
+        if method in item and "requestBody" in item[method]
     }
     assert sorted(name for refs in bodies.values() for name in refs) == [
+        "BudgetSet",
         "ConfirmationAccept",
         "ConfirmationDecline",
         "DataEventBatch",
+        "InstructionAcknowledgement",
+        "InstructionRefusal",
+        "ObjectionCreate",
+        "ObjectionDecisionCreate",
         "PolicyPublish",
+        "ReconciliationCreate",
+        "RecoveryDecision",
+        "RecoveryDecision",
+        "RecoveryProposal",
         "ReevaluationCreate",
+        "RepaymentCreate",
         "TransitionReason",
         "TransitionReason",
         "TransitionReason",
     ]
     # A policy document is checked by the catalog against its own JSON Schema.
     assert bodies["/v1/operator/policies"] == set()
-    for name in ("PolicyPublish", "ReevaluationCreate", "TransitionReason"):
-        assert schemas[name]["additionalProperties"] is False
+    # No mass assignment: no body may carry a field its model does not name.
+    for name in {name for refs in bodies.values() for name in refs}:
+        assert schemas[name]["additionalProperties"] is False, name
     record = schemas[_refs(schemas["DataEventBatch"]["properties"]["records"]).pop()]
     assert record["additionalProperties"] is False
     assert {"record_id", "department", "uscc", "record_type", "effective_date", "attributes"} <= set(record["required"])

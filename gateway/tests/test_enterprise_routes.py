@@ -127,7 +127,7 @@ async def test_answering_twice_comes_back_as_the_services_409(gw: Harness) -> No
 @pytest.mark.parametrize(
     ("path", "body", "field", "code"),
     [
-        (ACCEPT, {}, "bank_account", "missing"),
+        (ACCEPT, {"bank_account": bank_account(), "reuse_account_id": str(uuid.uuid4())}, "<body>", "value_error"),
         (ACCEPT, {"bank_account": bank_account(), "note": "x"}, "note", "extra_forbidden"),
         (ACCEPT, {"bank_account": bank_account(swift="ICBKCNBJ")}, "bank_account.swift", "extra_forbidden"),
         (
@@ -142,7 +142,7 @@ async def test_answering_twice_comes_back_as_the_services_409(gw: Harness) -> No
         (DECLINE, {"reason": "x", "uscc": USCC}, "uscc", "extra_forbidden"),
     ],
     ids=[
-        "no-account",
+        "two-accounts",
         "unknown-field",
         "unknown-account-field",
         "account-number-not-digits",

@@ -32,6 +32,12 @@ async def test_credit_check_emits_credit_assessed_as_published() -> None:
         async def assessment_for_confirmation(self, _id: object) -> None:
             return None
 
+        async def get_acceptance(self, _id: object) -> None:
+            return None
+
+        async def add_acceptance(self, _a: object) -> None:
+            return None
+
         async def active_records(self, *_: object) -> list[object]:
             return []
 

@@ -27,6 +27,9 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Local
         topic_prefix=testing.topic_prefix(),
         database_urls=urls,
         ports={name: free_port() for name in DEFAULT_PORTS},
+        # 公示 of zero days: these tests follow a payment to the end; the notice is
+        # proven by payment's own tests and tests/e2e/test_money_path.py.
+        extra_env={"MIANSHEN_NOTICE_WORKING_DAYS_OVERRIDE": "0"},
     )
     try:
         platform.start()

@@ -17,7 +17,15 @@ from gateway.body_limit import BodyLimitMiddleware
 from gateway.bootstrap import Gateway, get_gateway
 from gateway.config import Settings
 from gateway.router import REQUEST_MODELS, ROUTERS
+from gateway.routes_cases import ROUTERS as CASE_ROUTERS
+from gateway.routes_confirmation import ROUTERS as CONFIRMATION_ROUTERS
+from gateway.routes_credit import ROUTERS as CREDIT_ROUTERS
+from gateway.routes_money import ROUTERS as MONEY_ROUTERS
+from gateway.routes_notice import ROUTERS as NOTICE_ROUTERS
 from gateway.service import Producer
+
+# Every /v1 router: the core (router.py) and one module per area of the money path.
+ALL_ROUTERS = [*ROUTERS, *CONFIRMATION_ROUTERS, *CREDIT_ROUTERS, *NOTICE_ROUTERS, *MONEY_ROUTERS, *CASE_ROUTERS]
 from mianshen_shared import logs, problems
 from mianshen_shared.web import install_request_context, kafka_check, readiness
 
@@ -25,6 +33,8 @@ TAGS = [
     {"name": "departments", "description": "委办局推送数据（数据比对的输入）"},
     {"name": "enterprises", "description": "亲清在线、郑好办代企业查询待遇、确认或放弃申领"},
     {"name": "policies", "description": "惠企政策清单"},
+    {"name": "notices", "description": "拨付前公示名单与异议（任何人可查阅、可提出异议）"},
+    {"name": "operators", "description": "运营人员：政策维护、预算、对账、异议与追回处理、绩效评估"},
 ]
 
 
@@ -62,7 +72,7 @@ def create_app(
     problems.install(app)
     install_request_context(app, settings.service_name)
     _install_probes(app)
-    for router in ROUTERS:
+    for router in ALL_ROUTERS:
         app.include_router(router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -182,7 +182,8 @@ async def accept_confirmation(
     body: ConfirmationAccept,
 ) -> Response:
     path = f"/enterprises/{uscc}/confirmations/{confirmation_id}/accept"
-    return await upstreams.forward("confirmation", "POST", path, request=request, json=body.model_dump())
+    payload = body.model_dump(mode="json", exclude_none=True)
+    return await upstreams.forward("confirmation", "POST", path, request=request, json=payload)
 
 
 @enterprises.post(

@@ -12,7 +12,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 import mianshen_shared.uscc as uscc_rules
@@ -118,11 +118,19 @@ class BankAccountIn(BaseModel):
 
 
 class ConfirmationAccept(BaseModel):
-    """The enterprise confirms it wants the benefit, paid to this account."""
+    """The enterprise confirms it wants the benefit. A cash benefit needs an account:
+    a new one or one of its saved accounts; a reduction (减免) takes neither."""
 
     model_config = ConfigDict(extra="forbid")
 
-    bank_account: BankAccountIn
+    bank_account: BankAccountIn | None = Field(default=None, description="新的收款账户")
+    reuse_account_id: uuid.UUID | None = Field(default=None, description="使用已保存的收款账户（其编号）")
+
+    @model_validator(mode="after")
+    def _one_account(self) -> ConfirmationAccept:
+        if self.bank_account is not None and self.reuse_account_id is not None:
+            raise ValueError("bank_account 与 reuse_account_id 只能提供其一")
+        return self
 
 
 class ConfirmationDecline(BaseModel):

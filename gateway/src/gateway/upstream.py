@@ -50,7 +50,7 @@ class Upstreams:
     async def forward(
         self,
         service: Service,
-        method: Literal["GET", "POST"],
+        method: Literal["GET", "POST", "PUT"],
         path: str,
         *,
         request: Request,

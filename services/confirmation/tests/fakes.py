@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
-from confirmation.models import Confirmation, Entitlement, StatusEvent
+from confirmation.models import Confirmation, Entitlement, Notification, ReminderSent, SavedBankAccount, StatusEvent
 from mianshen_shared.events import Payload
 
 
@@ -16,6 +16,9 @@ class FakeConfirmationRepository:
         self.entitlements: dict[uuid.UUID, Entitlement] = {}
         self.confirmations: dict[uuid.UUID, Confirmation] = {}
         self.history: list[StatusEvent] = []
+        self.notifications: list[Notification] = []
+        self.accounts: dict[uuid.UUID, SavedBankAccount] = {}
+        self.reminders: set[tuple[uuid.UUID, date, int]] = set()
         self.calls: list[str] = []  # the repository methods called, in order
 
     async def lock_entitlement(self, entitlement_id: uuid.UUID) -> Entitlement | None:
@@ -89,6 +92,46 @@ class FakeConfirmationRepository:
 
     async def overdue_confirmations(self, today: date, *, limit: int = 500) -> list[Confirmation]:
         return [c for c in self.confirmations.values() if c.status == "pending" and c.deadline < today][:limit]
+
+    async def add_notification(self, notification: Notification) -> None:
+        self.notifications.append(notification)
+
+    async def add_notifications(self, notifications: Sequence[Notification]) -> None:
+        self.calls.append("add_notifications")
+        self.notifications.extend(notifications)
+
+    async def saved_accounts_of(self, uscc: str) -> list[SavedBankAccount]:
+        return [a for a in self.accounts.values() if a.uscc == uscc]
+
+    async def saved_account_of(self, uscc: str, account_id: uuid.UUID) -> SavedBankAccount | None:
+        found = self.accounts.get(account_id)
+        return found if found is not None and found.uscc == uscc else None
+
+    async def add_saved_account(self, account: SavedBankAccount) -> None:
+        self.accounts[account.account_id] = account
+
+    async def claim_reminder_candidates(
+        self, today: date, until: date, *, limit: int = 500
+    ) -> list[tuple[Confirmation, Entitlement, set[int]]]:
+        due = [c for c in self.confirmations.values() if c.status == "pending" and today <= c.deadline <= until]
+        return [
+            (
+                c,
+                self.entitlements[c.entitlement_id],
+                {d for cid, deadline, d in self.reminders if cid == c.confirmation_id and deadline == c.deadline},
+            )
+            for c in due[:limit]
+        ]
+
+    async def add_reminder(self, reminder: ReminderSent) -> None:
+        key = (reminder.confirmation_id, reminder.deadline, reminder.days_before)
+        assert key not in self.reminders, "the same reminder was claimed twice"
+        self.reminders.add(key)
+
+    def acceptance_of(self, entitlement_id: uuid.UUID) -> uuid.UUID | None:
+        """The current acceptance's id, as credit-check would have read it from ConfirmationAccepted."""
+        found = next((c for c in self.confirmations.values() if c.entitlement_id == entitlement_id), None)
+        return found.acceptance_id if found is not None else None
 
     def kinds(self, entitlement_id: uuid.UUID) -> list[str]:
         return [e.kind for e in self.history if e.entitlement_id == entitlement_id]

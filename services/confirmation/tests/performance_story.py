@@ -14,7 +14,7 @@ from mianshen_shared import testing
 from mianshen_shared.db import transaction
 from mianshen_shared.events.catalog import EntitlementDetermined
 
-from .factories import POLICY_ID, bank_account, credit_assessed, determination, payment_issued
+from .factories import POLICY_ID, accepted_in, credit_assessed, determination, new_account, payment_issued
 from .fakes import RecordingEmitter
 
 HOSTILE_POLICY_ID = "zz-2024-07-hostile"
@@ -61,7 +61,7 @@ async def tell(app: FastAPI, *, base: datetime) -> Story:
                 repo,
                 uscc=d.uscc,
                 confirmation_id=request.confirmation_id,
-                bank_account=bank_account(),
+                **new_account(),
                 now=base + day,
                 emit=emit,
             )
@@ -82,9 +82,25 @@ async def tell(app: FastAPI, *, base: datetime) -> Story:
             emit=emit,
         )
         assessments = [
-            credit_assessed(paid_fast.uscc, paid_fast.entitlement_id, amount_fen=paid_fast.amount_fen),
-            credit_assessed(paid_slow.uscc, paid_slow.entitlement_id, amount_fen=paid_slow.amount_fen),
-            credit_assessed(held.uscc, held.entitlement_id, decision="held", amount_fen=held.amount_fen),
+            credit_assessed(
+                paid_fast.uscc,
+                paid_fast.entitlement_id,
+                acceptance_id=accepted_in(emit, paid_fast.entitlement_id),
+                amount_fen=paid_fast.amount_fen,
+            ),
+            credit_assessed(
+                paid_slow.uscc,
+                paid_slow.entitlement_id,
+                acceptance_id=accepted_in(emit, paid_slow.entitlement_id),
+                amount_fen=paid_slow.amount_fen,
+            ),
+            credit_assessed(
+                held.uscc,
+                held.entitlement_id,
+                acceptance_id=accepted_in(emit, held.entitlement_id),
+                decision="held",
+                amount_fen=held.amount_fen,
+            ),
         ]
         for assessment in assessments:
             await service.apply_credit_assessment(

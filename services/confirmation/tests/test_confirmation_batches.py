@@ -21,7 +21,7 @@ from mianshen_shared.events import Envelope, Payload, make_envelope
 from mianshen_shared.events.catalog import ConfirmationRequested, EntitlementDetermined
 from mianshen_shared.messaging import UnitOfWork
 
-from .factories import bank_account, determination, payment_issued
+from .factories import determination, new_account, payment_issued
 from .fakes import FakeConfirmationRepository, RecordingEmitter
 
 pytestmark = pytest.mark.unit
@@ -69,7 +69,7 @@ class Scenario:
                 repo,
                 uscc=self.uscc,
                 confirmation_id=requests[d.entitlement_id].confirmation_id,
-                bank_account=bank_account(),
+                **new_account(),
                 now=NOW,
                 emit=emit,
             )
@@ -95,12 +95,18 @@ def outcome(repo: FakeConfirmationRepository, emit: RecordingEmitter) -> dict[st
         fields = payload.model_dump(mode="json")
         if "confirmation_id" in fields:
             fields["confirmation_id"] = name(fields["confirmation_id"])
+        if "acceptance_id" in fields:
+            fields["acceptance_id"] = name(fields["acceptance_id"])
+        if fields.get("bank_account"):
+            fields["bank_account"]["account_number_sealed"] = "sealed"
         return {"type": type(payload).__name__, **fields}
 
     def step(e: StatusEvent) -> tuple[Any, ...]:
         details = dict(e.details)
         if "confirmation_id" in details:
             details["confirmation_id"] = name(details["confirmation_id"])
+        if "acceptance_id" in details:
+            details["acceptance_id"] = name(details["acceptance_id"])
         return (str(e.entitlement_id), e.status, e.kind, e.note, details, e.occurred_at)
 
     return {
@@ -117,7 +123,7 @@ def outcome(repo: FakeConfirmationRepository, emit: RecordingEmitter) -> dict[st
                 c.deadline,
                 c.close_reason,
                 c.closed_at,
-                c.account_number,
+                c.account_number_masked,
             )
             for c in repo.confirmations.values()
         },
@@ -155,7 +161,13 @@ async def test_a_run_reads_once_and_writes_once_however_long() -> None:
 
     await service.apply_determinations(repo, determinations=[(d, emit, None) for d in scenario.run], now=NOW)
 
-    assert repo.calls == ["lock_entitlements", "confirmations_for_entitlements", "add_new", "add_status_events"]
+    assert repo.calls == [
+        "lock_entitlements",
+        "confirmations_for_entitlements",
+        "add_new",
+        "add_status_events",
+        "add_notifications",
+    ]
 
 
 async def test_determinations_are_consumed_in_runs() -> None:

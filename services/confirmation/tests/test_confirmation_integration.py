@@ -20,7 +20,7 @@ from mianshen_shared.events import Payload, make_envelope, parse_envelope, parse
 from mianshen_shared.events.catalog import ConfirmationAccepted, ConfirmationRequested
 from mianshen_shared.topics import physical
 
-from .factories import credit_assessed, determination, payment_issued
+from .factories import SEALER, credit_assessed, determination, payment_issued
 
 pytestmark = pytest.mark.integration
 
@@ -44,6 +44,7 @@ async def test_entitlements_are_confirmed_followed_until_paid_and_bad_input_is_r
         topic_prefix=topic_prefix,
         kafka_bootstrap=testing.KAFKA_BOOTSTRAP,
         expiry_sweep_seconds=0,
+        notify_poll_seconds=0,
     )
     app = create_app(settings)
     enterprise, stranger = testing.make_uscc(), testing.make_uscc()
@@ -91,13 +92,20 @@ async def test_entitlements_are_confirmed_followed_until_paid_and_bad_input_is_r
         assert len(accepted) == 2, "an identical second acceptance emitted again"
         paid_acceptance = next(a for a in accepted if a.entitlement_id == paid.entitlement_id)
         assert isinstance(paid_acceptance, ConfirmationAccepted)
-        assert paid_acceptance.bank_account.account_number == "6222020200004567"
+        assert paid_acceptance.bank_account is not None
+        assert paid_acceptance.bank_account.account_number_masked == "6222********4567"
+        assert SEALER.open(paid_acceptance.bank_account.account_number_sealed) == "6222020200004567"
+        held_acceptance = next(a for a in accepted if a.entitlement_id == held.entitlement_id)
         assert (paid_acceptance.amount_fen, paid_acceptance.policy_version) == (30_000_000, 1)
 
         # Credit and payment outcomes move the status view.
         credit = physical("credit-assessments", topic_prefix)
-        await publish(credit, credit_assessed(enterprise, held.entitlement_id, decision="held"), key=enterprise)
-        await publish(credit, credit_assessed(enterprise, paid.entitlement_id), key=enterprise)
+        held_assessment = credit_assessed(
+            enterprise, held.entitlement_id, acceptance_id=held_acceptance.acceptance_id, decision="held"
+        )
+        await publish(credit, held_assessment, key=enterprise)
+        cleared = credit_assessed(enterprise, paid.entitlement_id, acceptance_id=paid_acceptance.acceptance_id)
+        await publish(credit, cleared, key=enterprise)
         payment = payment_issued(enterprise, paid.entitlement_id, amount_fen=30_000_000)
         await publish(physical("payments", topic_prefix), payment, key=enterprise)
 
@@ -204,6 +212,7 @@ async def test_orphan_outcomes_are_dead_lettered_and_unanswered_requests_expire(
         topic_prefix=topic_prefix,
         kafka_bootstrap=testing.KAFKA_BOOTSTRAP,
         expiry_sweep_seconds=0,
+        notify_poll_seconds=0,
     )
     app = create_app(settings)
     runtime = app.state.runtime

@@ -15,7 +15,7 @@ from mianshen_shared import testing, tracing
 from mianshen_shared.events import Payload
 from mianshen_shared.events.catalog import ConfirmationAccepted, ConfirmationRequested
 
-from .factories import POLICY_ID, bank_account, credit_assessed, determination, payment_issued
+from .factories import POLICY_ID, credit_assessed, determination, new_account, payment_issued
 from .fakes import FakeConfirmationRepository, RecordingEmitter
 
 pytestmark = pytest.mark.unit
@@ -61,13 +61,13 @@ async def test_each_step_of_the_funnel_is_timed_from_the_step_before_it() -> Non
         repo,
         uscc=uscc,
         confirmation_id=request.confirmation_id,
-        bank_account=bank_account(),
+        **new_account(),
         now=T0 + timedelta(seconds=160),
         emit=emit,
     )
-    cleared = credit_assessed(uscc, request.entitlement_id).model_copy(
-        update={"assessed_at": T0 + timedelta(seconds=200)}
-    )
+    cleared = credit_assessed(
+        uscc, request.entitlement_id, acceptance_id=repo.acceptance_of(request.entitlement_id)
+    ).model_copy(update={"assessed_at": T0 + timedelta(seconds=200)})
     await service.apply_credit_assessment(repo, assessment=cleared, now=T0 + timedelta(seconds=200))
     paid = payment_issued(uscc, request.entitlement_id).model_copy(update={"issued_at": T0 + timedelta(seconds=500)})
     await service.apply_payment_issued(repo, payment=paid, now=T0 + timedelta(seconds=500))
@@ -81,11 +81,11 @@ async def test_each_step_of_the_funnel_is_timed_from_the_step_before_it() -> Non
 async def test_a_held_credit_decision_is_not_timed_as_cleared() -> None:
     repo, emit, uscc = FakeConfirmationRepository(), RecordingEmitter(), testing.make_uscc()
     request = await opened(repo, emit, uscc)
-    await service.accept(
-        repo, uscc=uscc, confirmation_id=request.confirmation_id, bank_account=bank_account(), now=T0, emit=emit
-    )
+    await service.accept(repo, uscc=uscc, confirmation_id=request.confirmation_id, **new_account(), now=T0, emit=emit)
     before = seconds_in("credit")
-    held = credit_assessed(uscc, request.entitlement_id, decision="held")
+    held = credit_assessed(
+        uscc, request.entitlement_id, acceptance_id=repo.acceptance_of(request.entitlement_id), decision="held"
+    )
     await service.apply_credit_assessment(repo, assessment=held, now=T0)
     assert seconds_in("credit") == before
 
@@ -114,7 +114,7 @@ async def test_the_acceptance_continues_the_trace_of_the_department_push() -> No
 
     with tracing.span(None) as request_span:
         await service.accept(
-            repo, uscc=uscc, confirmation_id=request.confirmation_id, bank_account=bank_account(), now=T0, emit=emit
+            repo, uscc=uscc, confirmation_id=request.confirmation_id, **new_account(), now=T0, emit=emit
         )
         assert tracing.current.get() == request_span, "the request's own span is back after the event"
 

@@ -19,7 +19,7 @@ from mianshen_shared.events.catalog import (
 from mianshen_shared.messaging import Rejected
 from mianshen_shared.problems import ProblemError
 
-from .factories import bank_account, credit_assessed, determination, payment_failed, payment_issued
+from .factories import SEALER, credit_assessed, determination, new_account, payment_failed, payment_issued
 from .fakes import FakeConfirmationRepository, RecordingEmitter
 
 pytestmark = pytest.mark.unit
@@ -48,7 +48,7 @@ class World:
             self.repo,
             uscc=self.uscc,
             confirmation_id=request.confirmation_id,
-            bank_account=bank_account(account),
+            **new_account(account),
             now=now,
             emit=self.emit,
         )
@@ -172,13 +172,16 @@ async def test_determination_naming_another_enterprise_is_rejected(world: World)
 # --- the enterprise's answers ---------------------------------------------------------
 
 
-async def test_acceptance_carries_amount_policy_version_and_full_bank_account(world: World) -> None:
+async def test_acceptance_carries_amount_policy_version_and_the_sealed_bank_account(world: World) -> None:
     d, request = await world.open(amount_fen=30_000_000, policy_version=2)
     view = await world.accept(request, account="6222020200001234567")
     [accepted] = world.emit.of_type(ConfirmationAccepted)
     assert isinstance(accepted, ConfirmationAccepted)
     assert (accepted.amount_fen, accepted.policy_version) == (30_000_000, 2)
-    assert accepted.bank_account.account_number == "6222020200001234567"
+    assert accepted.bank_account is not None
+    assert accepted.bank_account.account_number_masked == "6222***********4567"
+    assert SEALER.open(accepted.bank_account.account_number_sealed) == "6222020200001234567"
+    assert "6222020200001234567" not in accepted.model_dump_json()
     assert view.status is ConfirmationStatus.ACCEPTED
     assert world.status(d) == EntitlementStatus.ACCEPTED
     assert "6222020200001234567" not in world.repo.history[-1].note
@@ -200,11 +203,11 @@ async def test_accepting_again_with_another_account_conflicts(world: World) -> N
     assert (err.value.status, err.value.code) == (409, "confirmation_already_accepted")
 
 
-async def test_declined_request_cannot_be_accepted(world: World) -> None:
+async def test_a_declined_request_cannot_be_accepted_after_its_deadline(world: World) -> None:
     _, request = await world.open()
     await world.decline(request)
     with pytest.raises(ProblemError) as err:
-        await world.accept(request)
+        await world.accept(request, now=NOW + timedelta(days=31))
     assert (err.value.status, err.value.code) == (409, "confirmation_not_pending")
 
 
@@ -244,7 +247,7 @@ async def test_another_enterprises_request_is_not_found(world: World) -> None:
             world.repo,
             uscc=testing.make_uscc(),
             confirmation_id=request.confirmation_id,
-            bank_account=bank_account(),
+            **new_account(),
             now=NOW,
             emit=world.emit,
         )
@@ -284,7 +287,11 @@ async def accepted_entitlement(world: World) -> EntitlementDetermined:
 async def test_credit_hold_keeps_the_records_it_rested_on(world: World) -> None:
     d = await accepted_entitlement(world)
     await service.apply_credit_assessment(
-        world.repo, assessment=credit_assessed(world.uscc, d.entitlement_id, decision="held"), now=NOW
+        world.repo,
+        assessment=credit_assessed(
+            world.uscc, d.entitlement_id, acceptance_id=world.repo.acceptance_of(d.entitlement_id), decision="held"
+        ),
+        now=NOW,
     )
     assert world.status(d) == EntitlementStatus.CREDIT_HELD
     held = world.repo.history[-1]
@@ -294,7 +301,13 @@ async def test_credit_hold_keeps_the_records_it_rested_on(world: World) -> None:
 
 async def test_cleared_credit_awaits_payment_and_payment_marks_paid(world: World) -> None:
     d = await accepted_entitlement(world)
-    await service.apply_credit_assessment(world.repo, assessment=credit_assessed(world.uscc, d.entitlement_id), now=NOW)
+    await service.apply_credit_assessment(
+        world.repo,
+        assessment=credit_assessed(
+            world.uscc, d.entitlement_id, acceptance_id=world.repo.acceptance_of(d.entitlement_id)
+        ),
+        now=NOW,
+    )
     assert world.status(d) == EntitlementStatus.AWAITING_PAYMENT
     paid = payment_issued(world.uscc, d.entitlement_id)
     await service.apply_payment_issued(world.repo, payment=paid, now=NOW)
@@ -309,7 +322,13 @@ async def test_cleared_credit_awaits_payment_and_payment_marks_paid(world: World
 async def test_late_credit_assessment_does_not_undo_a_payment(world: World) -> None:
     d = await accepted_entitlement(world)
     await service.apply_payment_issued(world.repo, payment=payment_issued(world.uscc, d.entitlement_id), now=NOW)
-    await service.apply_credit_assessment(world.repo, assessment=credit_assessed(world.uscc, d.entitlement_id), now=NOW)
+    await service.apply_credit_assessment(
+        world.repo,
+        assessment=credit_assessed(
+            world.uscc, d.entitlement_id, acceptance_id=world.repo.acceptance_of(d.entitlement_id)
+        ),
+        now=NOW,
+    )
     assert world.status(d) == EntitlementStatus.PAID
 
 
@@ -324,7 +343,11 @@ async def test_credit_assessment_before_acceptance_is_rejected(world: World) -> 
     d, _ = await world.open()
     with pytest.raises(Rejected) as err:
         await service.apply_credit_assessment(
-            world.repo, assessment=credit_assessed(world.uscc, d.entitlement_id), now=NOW
+            world.repo,
+            assessment=credit_assessed(
+                world.uscc, d.entitlement_id, acceptance_id=world.repo.acceptance_of(d.entitlement_id)
+            ),
+            now=NOW,
         )
     assert err.value.reason == "not_accepted"
 
@@ -363,12 +386,12 @@ def test_every_entitlement_status_has_a_chinese_text_for_the_front_ends() -> Non
     assert len(set(texts.values())) == len(texts), "two statuses read the same to an enterprise"
 
 
-async def test_a_rent_reduction_asks_for_no_bank_account_and_waits_for_the_lessor() -> None:
+async def test_a_rent_reduction_is_confirmed_like_any_benefit_and_follows_redeterminations() -> None:
     world = World()
     d = determination(world.uscc, benefit_kind="rent_reduction", amount_fen=2_700_000)
     await world.determine(d)
-    assert world.requests() == []
-    assert world.status(d) == EntitlementStatus.AWAITING_EXECUTION
+    assert len(world.requests()) == 1
+    assert world.status(d) == EntitlementStatus.AWAITING_CONFIRMATION
     assert EntitlementStatus.AWAITING_EXECUTION.text == "待实施主体办理减免（无需提供收款账户）"
 
     changed = determination(
@@ -379,5 +402,5 @@ async def test_a_rent_reduction_asks_for_no_bank_account_and_waits_for_the_lesso
         amount_fen=3_600_000,
     )
     await world.determine(changed)
-    assert world.requests() == []
+    assert [r.amount_fen for r in world.requests()] == [2_700_000, 3_600_000]
     assert world.repo.entitlements[d.entitlement_id].amount_fen == 3_600_000

@@ -17,7 +17,7 @@ from confirmation.performance import OPEN_STATUSES, PerformanceQuery
 from confirmation.repository import ConfirmationRepository
 from mianshen_shared.db import transaction
 
-from .factories import bank_account, determination
+from .factories import determination, new_account
 from .fakes import RecordingEmitter
 from .performance_story import HOSTILE_POLICY_ID, POLICY_ID, tell
 
@@ -60,7 +60,7 @@ async def test_the_report_on_postgresql_follows_entitlements_from_determination_
                 repo,
                 uscc=story.second,
                 confirmation_id=accepted.confirmation_id,
-                bank_account=bank_account(),
+                **new_account(),
                 now=long_ago,
                 emit=emit,
             )

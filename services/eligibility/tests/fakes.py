@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from eligibility import service
-from eligibility.models import AwardHistory, Entitlement, Fact, Policy, ReevaluationJob
+from eligibility.models import AwardHistory, Entitlement, Fact, Overpayment, Policy, ReevaluationJob
 from eligibility.repository import OPEN_JOB_STATUSES
 from mianshen_shared.events.catalog import EntitlementDetermined, PolicyPublished, PolicyRetired
 
@@ -20,6 +20,7 @@ class FakeEligibilityRepository:
         self.entitlements: dict[Any, Entitlement] = {}
         self.history: dict[uuid.UUID, AwardHistory] = {}
         self.jobs: dict[uuid.UUID, ReevaluationJob] = {}
+        self.overpayments: dict[tuple[uuid.UUID, int], Overpayment] = {}
 
     async def get_fact(self, record_id: str) -> Fact | None:
         return self.facts.get(record_id)
@@ -85,6 +86,12 @@ class FakeEligibilityRepository:
 
     async def add_award(self, award: AwardHistory) -> None:
         self.history[award.entitlement_id] = award
+
+    async def get_overpayment(self, entitlement_id: uuid.UUID, due_fen: int) -> Overpayment | None:
+        return self.overpayments.get((entitlement_id, due_fen))
+
+    async def add_overpayment(self, overpayment: Overpayment) -> None:
+        self.overpayments[(overpayment.entitlement_id, overpayment.due_fen)] = overpayment
 
     async def lock_evaluations(self, *, exclusive: bool) -> None:
         return None

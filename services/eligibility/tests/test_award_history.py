@@ -143,7 +143,8 @@ async def test_revoking_a_record_after_payment_leaves_the_settled_entitlement_al
     await pay(repo, determined)
     before = snapshot(repo.entitlements[determined.entitlement_id])
 
-    assert await push(repo, revoke(record)) == []
+    # Only 回头看's finding is announced: nothing is withdrawn or re-determined.
+    assert [type(e).__name__ for e in await push(repo, revoke(record))] == ["EntitlementOverpaid"]
     assert snapshot(repo.entitlements[determined.entitlement_id]) == before
     assert repo.facts[record.record_id].revoked
 
@@ -257,7 +258,11 @@ async def test_every_evaluation_is_told_what_the_policy_already_paid(monkeypatch
     await publish(repo, published(document | {"version": 2}), now=NOW)
 
     paid = rules.PriorAward(award_key="once", amount_fen=PROVINCIAL_FEN, paid_on=date(2026, 3, 2), policy_version=1)
-    assert told == [(uscc, (paid,))] * 3, "one record, a run of records, a re-evaluation job"
+    determining = [call for call in told if call != (uscc, ())]
+    assert determining == [(uscc, (paid,))] * 3, "one record, a run of records, a re-evaluation job"
+    # 回头看 asks what the corrected record supports as if nothing had been paid: once,
+    # for the correction of the record the payment rested on.
+    assert told.count((uscc, ())) == 1
 
 
 # --- a record that raises the award while its payment is in flight --------------------

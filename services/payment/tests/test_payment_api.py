@@ -13,15 +13,16 @@ from httpx import ASGITransport, AsyncClient
 
 from mianshen_shared import testing
 from mianshen_shared.db import transaction
-from payment import service
+from payment import service, terms
 from payment.config import Settings
 from payment.main import create_app
 from payment.models import Payment, outbox_table
-from payment.repository import PaymentRepository
+from payment.repository import NoticeRepository, PaymentRepository
 from payment.worker import PaymentWorker
 
 from .factories import assessed
-from .fakes import FakeFinance
+from .fakes import Emitted, FakeFinance
+from .notice_support import published
 
 pytestmark = pytest.mark.integration
 
@@ -30,10 +31,18 @@ async def _seed(app, *events) -> list[Payment]:
     async with transaction(app.state.runtime.sessions) as session:
         return [
             await service.record_assessment(
-                PaymentRepository(session), assessed=e, correlation_id="c-api", now=datetime.now(UTC)
+                NoticeRepository(session), assessed=e, correlation_id="c-api", now=datetime.now(UTC), emit=Emitted()
             )
             for e in events
         ]
+
+
+async def _publish_without_notice(app) -> None:
+    """The policy asks for no 公示, so a cleared payment is due for the worker at once."""
+    async with transaction(app.state.runtime.sessions) as session:
+        await terms.record_published(
+            NoticeRepository(session), published=published(procedure={"notice_working_days": 0})
+        )
 
 
 @pytest.fixture
@@ -57,7 +66,8 @@ async def test_an_enterprise_sees_its_own_payments_with_the_account_number_maske
     assert {p["uscc"] for p in payments} == {mine}
     cleared = next(p for p in payments if p["status"] == "pending")
     assert (cleared["amount_fen"], cleared["amount_text"]) == (150_000, "1,500.00元")
-    assert cleared["payee"]["account_number_masked"] == "***************4567"
+    assert cleared["payee"]["account_number_masked"] == "6222***********4567"
+    assert "account_number_sealed" not in cleared["payee"]
     assert "6222020200001234567" not in response.text
     held = next(p for p in payments if p["status"] == "held")
     assert held["hold_reasons"][0]["record_id"] == "credit-77"
@@ -117,6 +127,7 @@ async def test_the_worker_pays_and_writes_the_event_to_the_outbox_on_sqlite(tmp_
     finance = FakeFinance().then("fail", "drop")
     async with app.router.lifespan_context(app):
         runtime = app.state.runtime
+        await _publish_without_notice(app)
         [payment] = await _seed(app, assessed(amount_fen=777))
         worker = PaymentWorker(
             sessions=runtime.sessions,
@@ -134,11 +145,20 @@ async def test_the_worker_pays_and_writes_the_event_to_the_outbox_on_sqlite(tmp_
         await testing.wait_for(settled, timeout=10, interval=0.02)
         async with transaction(runtime.sessions) as session:
             attempts = await PaymentRepository(session).attempts_for(payment.payment_id)
-            events = (await session.execute(sa.select(outbox_table.c.topic, outbox_table.c.message_key))).all()
+            events = (
+                await session.execute(
+                    sa.select(outbox_table.c.topic, outbox_table.c.message_key, outbox_table.c.headers).order_by(
+                        outbox_table.c.id
+                    )
+                )
+            ).all()
     assert [(a.action, a.outcome) for a in attempts] == [
         ("submit", "not_applied"),
         ("submit", "ambiguous"),
         ("query", "settled"),
     ]
-    assert events == [("mjx.payments.v1", payment.uscc)]
+    assert [(topic, key, headers["type"]) for topic, key, headers in events] == [
+        ("mjx.payments.v1", payment.uscc, "payment.progressed"),
+        ("mjx.payments.v1", payment.uscc, "payment.issued"),
+    ], "the first submission is announced once, then the payment once it settled"
     assert len(finance.settled) == 1

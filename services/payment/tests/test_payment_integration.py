@@ -12,13 +12,16 @@ import pytest
 
 from finance_sim import testing as sim_testing
 from mianshen_shared import testing
-from mianshen_shared.events import make_envelope, parse_payload
-from mianshen_shared.events.catalog import CreditAssessed
+from mianshen_shared.db import transaction
+from mianshen_shared.events import make_envelope, parse_envelope, parse_payload
+from mianshen_shared.events.catalog import CreditAssessed, Payload, PaymentFailed, PaymentIssued, PaymentProgressed
 from mianshen_shared.topics import physical
 from payment.config import Settings
 from payment.main import create_app
+from payment.repository import NoticeRepository
 
-from .factories import assessed
+from .factories import ACCOUNT_NUMBER, assessed
+from .notice_support import POLICY_ID, published
 
 pytestmark = pytest.mark.integration
 CLIENT_TIMEOUT = 1.0
@@ -49,9 +52,25 @@ async def stack(sim) -> AsyncIterator[dict]:
     app = create_app(settings)
     try:
         async with app.router.lifespan_context(app):
-            yield {"app": app, "prefix": prefix, "sim": sim}
+            running = {"app": app, "prefix": prefix, "sim": sim}
+            await _publish_without_notice(running)
+            yield running
     finally:
         await testing.drop_database(database)
+
+
+async def _publish_without_notice(stack: dict) -> None:
+    """The policy of every assessment here asks for no 公示, so a cleared payment is
+    due for the worker at once; wait until payment has taken the terms in."""
+    event = published(policy_id=POLICY_ID, procedure={"notice_working_days": 0})
+    envelope = make_envelope(event, source="test", subject=POLICY_ID, correlation_id=f"c-{POLICY_ID}")
+    await testing.produce(physical("policies", stack["prefix"]), envelope.to_bytes(), key=POLICY_ID)
+
+    async def known() -> bool:
+        async with transaction(stack["app"].state.runtime.sessions) as session:
+            return await NoticeRepository(session).terms(POLICY_ID, 1) is not None
+
+    await testing.wait_for(known, timeout=30)
 
 
 @pytest.fixture(autouse=True)
@@ -66,19 +85,35 @@ async def _produce(stack: dict, event: CreditAssessed, *, times: int = 1) -> Non
         await testing.produce(physical("credit-assessments", stack["prefix"]), envelope.to_bytes(), key=event.uscc)
 
 
-async def _outcome(stack: dict, event: CreditAssessed, *, settle_seconds: float = 1.0) -> list:
-    """Every payment event for the entitlement, once the first has arrived and
-    the stack has had time to (wrongly) send another."""
+_OUTCOME_TYPES = frozenset({"payment.issued", "payment.failed"})
+
+
+async def _events(stack: dict, event: CreditAssessed, *, settle_seconds: float = 1.0) -> list[Payload]:
+    """Every payment event for the entitlement, once its outcome (issued or failed)
+    has arrived and the stack has had time to (wrongly) send another."""
     async with testing.TopicReader(physical("payments", stack["prefix"])) as reader:
 
-        def mine(message) -> bool:
-            return str(event.entitlement_id) in message.value.decode()
+        def outcome(message) -> bool:
+            envelope = parse_envelope(message.value)
+            return envelope.type in _OUTCOME_TYPES and envelope.data.get("entitlement_id") == str(
+                event.entitlement_id
+            )
 
-        await reader.wait_for(mine, timeout=30)
+        await reader.wait_for(outcome, timeout=30)
         await asyncio.sleep(settle_seconds)
         await reader.poll()
         envelopes = reader.envelopes()
     return [parse_payload(e) for e in envelopes if e.data.get("entitlement_id") == str(event.entitlement_id)]
+
+
+async def _outcome(stack: dict, event: CreditAssessed, *, settle_seconds: float = 1.0) -> list[Payload]:
+    """The entitlement's outcome events (PaymentIssued, PaymentFailed); its stages are announced besides."""
+    events = await _events(stack, event, settle_seconds=settle_seconds)
+    return [e for e in events if isinstance(e, PaymentIssued | PaymentFailed)]
+
+
+def _stages(events: list[Payload]) -> list[str]:
+    return [e.stage for e in events if isinstance(e, PaymentProgressed)]
 
 
 async def _instructions_for(sim, event: CreditAssessed) -> list[dict]:
@@ -94,7 +129,7 @@ async def test_a_cleared_assessment_is_paid_once_for_the_exact_amount_and_announ
     assert issued.amount_fen == instruction["amount_fen"] == 123_456_789
     assert issued.finance_reference == instruction["instruction_id"]
     assert issued.uscc == event.uscc
-    assert instruction["payee"]["account_number"] == event.bank_account.account_number
+    assert instruction["payee"]["account_number"] == ACCOUNT_NUMBER, "the sealed account is opened for finance only"
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=stack["app"]), base_url="http://t") as client:
         [payment] = (await client.get(f"/enterprises/{event.uscc}/payments")).json()["items"]
     assert (payment["status"], payment["finance_reference"]) == ("succeeded", instruction["instruction_id"])
@@ -120,8 +155,9 @@ async def test_the_same_assessment_delivered_twice_pays_once(stack) -> None:
     await _produce(stack, event, times=2)
     # credit-check re-emitting the same decision as a new event must not pay again either
     await _produce(stack, event)
-    events = await _outcome(stack, event, settle_seconds=1.5)
-    assert [type(e).__name__ for e in events] == ["PaymentIssued"]
+    events = await _events(stack, event, settle_seconds=1.5)
+    assert [type(e).__name__ for e in events if not isinstance(e, PaymentProgressed)] == ["PaymentIssued"]
+    assert _stages(events) == ["pending", "submitted"], "each stage announced once however often the decision came"
     assert len(await _instructions_for(stack["sim"], event)) == 1
 
 

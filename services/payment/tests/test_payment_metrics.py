@@ -10,11 +10,12 @@ import pytest
 from prometheus_client import REGISTRY
 
 from mianshen_shared import tracing
-from mianshen_shared.events.catalog import PaymentIssued
-from payment import service
+from mianshen_shared.events.catalog import PaymentIssued, PaymentProgressed
+from payment import service, terms
 
 from .factories import assessed
-from .fakes import FakeFinance, FakePaymentRepository
+from .fakes import Emitted, FakeFinance
+from .notice_support import FakeNoticeRepository, published
 
 pytestmark = pytest.mark.unit
 NOW = datetime(2026, 11, 25, 8, tzinfo=UTC)
@@ -27,6 +28,13 @@ def payments(outcome: str) -> float:
     return REGISTRY.get_sample_value("mianshen_payments_total", {"policy_id": POLICY_ID, "outcome": outcome}) or 0.0
 
 
+async def without_notice() -> FakeNoticeRepository:
+    """A repository whose policy asks for no 公示, so a cleared payment is claimable at once."""
+    repo = FakeNoticeRepository()
+    await terms.record_published(repo, published=published(procedure={"notice_working_days": 0}))
+    return repo
+
+
 class SpanRecordingEmitter:
     def __init__(self) -> None:
         self.events: list[tuple[Any, str | None]] = []
@@ -36,23 +44,27 @@ class SpanRecordingEmitter:
 
 
 async def test_holds_and_submissions_are_counted_by_policy() -> None:
-    repo = FakePaymentRepository()
+    repo, emit = await without_notice(), Emitted()
     before = {outcome: payments(outcome) for outcome in ("held", "submitted")}
 
-    await service.record_assessment(repo, assessed=assessed(decision="held"), correlation_id="c", now=NOW)
-    await service.record_assessment(repo, assessed=assessed(), correlation_id="c", now=NOW)
+    await service.record_assessment(repo, assessed=assessed(decision="held"), correlation_id="c", now=NOW, emit=emit)
+    await service.record_assessment(repo, assessed=assessed(), correlation_id="c", now=NOW, emit=emit)
     await service.claim(repo, now=NOW, limit=10, policy=POLICY, payer_budget_code="410100-HQZC-001")
 
     assert {outcome: payments(outcome) - n for outcome, n in before.items()} == {"held": 1, "submitted": 1}
 
 
 async def test_the_payment_event_continues_the_trace_of_the_credit_decision() -> None:
-    repo, emit = FakePaymentRepository(), SpanRecordingEmitter()
-    await service.record_assessment(repo, assessed=assessed(), correlation_id="c", now=NOW, traceparent=CREDIT_TRACE)
-    (step,) = await service.claim(repo, now=NOW, limit=10, policy=POLICY, payer_budget_code="410100-HQZC-001")
+    repo, emit = await without_notice(), SpanRecordingEmitter()
+    await service.record_assessment(
+        repo, assessed=assessed(), correlation_id="c", now=NOW, traceparent=CREDIT_TRACE, emit=emit
+    )
+    (step,) = await service.claim(
+        repo, now=NOW, limit=10, policy=POLICY, payer_budget_code="410100-HQZC-001", emit=emit
+    )
     result = await service.perform(FakeFinance(), step)
     await service.record_outcome(repo, step, result, policy=POLICY, now=NOW, emit=emit)
 
-    ((event, span),) = emit.events
-    assert isinstance(event, PaymentIssued)
-    assert tracing.trace_id(span) == tracing.trace_id(CREDIT_TRACE)
+    assert [type(event) for event, _span in emit.events] == [PaymentProgressed, PaymentProgressed, PaymentIssued]
+    for _event, span in emit.events:
+        assert tracing.trace_id(span) == tracing.trace_id(CREDIT_TRACE)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,12 @@ class Department:
 
 
 @dataclass(frozen=True)
+class CityCalendar:
+    holidays: frozenset[date] = frozenset()
+    workdays: frozenset[date] = frozenset()
+
+
+@dataclass(frozen=True)
 class City:
     code: str
     name: str
@@ -45,6 +52,8 @@ class City:
     feeds: dict[str, feed_schedules.FeedSchedule] = field(default_factory=dict)
     # 年度预算: policy id → fiscal year → fen, as operators set it (reported, not enforced).
     budgets: dict[str, dict[int, int]] = field(default_factory=dict)
+    # Holidays and extra working days (调休) for years the official schedule package does not know yet.
+    calendar: CityCalendar = field(default_factory=CityCalendar)
 
     def attribute_errors(self, record_type: str, attributes: dict[str, Any]) -> list[str]:
         """Chinese messages for every way `attributes` break the record type's schema."""
@@ -83,6 +92,7 @@ def load(path: Path | str | None = None) -> City:
         record_types=record_types,
         feeds=feed_schedules.load(raw.get("feeds"), departments.keys()),
         budgets=_budgets(raw.get("budgets") or {}),
+        calendar=_calendar(raw.get("calendar") or {}),
     )
 
 
@@ -97,6 +107,19 @@ def _budgets(raw: dict[Any, Any]) -> dict[str, dict[int, int]]:
                 raise ValueError(f"budgets.{policy_id}.{year}: expected a year and a whole, non-negative fen amount")
         out[str(policy_id)] = dict(years)
     return out
+
+
+def _calendar(raw: dict[Any, Any]) -> CityCalendar:
+    days: dict[str, frozenset[date]] = {}
+    for kind in ("holidays", "workdays"):
+        listed = raw.get(kind) or []
+        # YAML reads an unquoted 2027-01-01 as a date already; a string would be a typo's sign.
+        if not isinstance(listed, list) or not all(isinstance(d, date) and not isinstance(d, datetime) for d in listed):
+            raise ValueError(f"calendar.{kind}: expected a list of dates (YYYY-MM-DD)")
+        days[kind] = frozenset(listed)
+    if overlap := days["holidays"] & days["workdays"]:
+        raise ValueError(f"calendar: listed both as holiday and working day: {sorted(overlap)}")
+    return CityCalendar(holidays=days["holidays"], workdays=days["workdays"])
 
 
 @functools.cache

@@ -63,6 +63,11 @@ PAID_AMOUNT = Counter("mianshen_paid_amount_fen_total", "Amounts paid, in fen", 
 BUDGET = Gauge(
     "mianshen_budget_fen", "A policy's budget for a fiscal year, in fen (from the city)", ["policy_id", "fiscal_year"]
 )
+BUDGET_SPENT = Gauge(
+    "mianshen_budget_spent_fen",
+    "Paid against a policy's budget for a fiscal year, in fen (payment's budget table, refreshed periodically)",
+    ["policy_id", "fiscal_year"],
+)
 FUNNEL_STEP = Histogram(
     "mianshen_funnel_step_seconds",
     "Time an entitlement spends in each step of 免申即享: "
@@ -105,6 +110,7 @@ _EXPORTED: tuple[Counter | Gauge | Histogram, ...] = (
     PAYMENTS,
     PAID_AMOUNT,
     BUDGET,
+    BUDGET_SPENT,
     FUNNEL_STEP,
     FEED_RECORDS,
     FEED_LAST_RECORD,

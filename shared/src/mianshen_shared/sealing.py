@@ -72,7 +72,8 @@ class Sealer:
     @classmethod
     def from_environment(cls) -> Sealer:
         return cls.from_config(
-            os.environ.get("MIANSHEN_ACCOUNT_KEYS", ""), environment=os.environ.get("MIANSHEN_ENVIRONMENT", "development")
+            os.environ.get("MIANSHEN_ACCOUNT_KEYS", ""),
+            environment=os.environ.get("MIANSHEN_ENVIRONMENT", "development"),
         )
 
     def seal(self, plaintext: str, *, purpose: bytes = ACCOUNT_NUMBER) -> str:

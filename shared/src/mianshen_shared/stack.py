@@ -25,6 +25,7 @@ DEFAULT_PORTS = {
     "credit-check": 8004,
     "payment": 8005,
     "finance-sim": 8090,
+    "frontend-sim": 8091,
 }
 
 
@@ -56,7 +57,7 @@ class LocalStack:
     def __post_init__(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         (self.state_dir / "logs").mkdir(exist_ok=True)
-        for name in ("finance-sim", *SERVICES, "gateway"):
+        for name in ("finance-sim", "frontend-sim", *SERVICES, "gateway"):
             self.procs[name] = self._describe(name)
 
     def url(self, name: str) -> str:
@@ -88,10 +89,17 @@ class LocalStack:
                 str(self.state_dir / "finance-sim.sqlite"),
             ]
             return Proc(name, argv, env, port, log, "/openapi.json")
+        if name == "frontend-sim":
+            db_file = str(self.state_dir / "frontend-sim.sqlite")
+            argv = [sys.executable, "-m", "frontend_sim", "--port", str(port), "--db", db_file]
+            return Proc(name, argv, env, port, log, "/healthz")
         if name in self.database_urls:
             env["MIANSHEN_DATABASE_URL"] = self.database_urls[name]
         if name == "payment":
             env["MIANSHEN_FINANCE_URL"] = f"http://127.0.0.1:{self.ports['finance-sim']}"
+        if name == "confirmation":
+            sim = f"http://127.0.0.1:{self.ports['frontend-sim']}"
+            env["MIANSHEN_FRONTEND_URLS"] = f'{{"qinqing": "{sim}/qinqing", "zhenghaoban": "{sim}/zhenghaoban"}}'
         if name == "gateway":
             for svc in SERVICES:
                 env[f"MIANSHEN_{svc.upper().replace('-', '_')}_URL"] = f"http://127.0.0.1:{self.ports[svc]}"

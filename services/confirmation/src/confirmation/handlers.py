@@ -10,10 +10,12 @@ from confirmation.repository import ConfirmationRepository
 from confirmation.service import Emit
 from mianshen_shared.events import Envelope, Payload
 from mianshen_shared.events.catalog import (
+    BenefitExecuted,
     CreditAssessed,
     EntitlementDetermined,
     PaymentFailed,
     PaymentIssued,
+    PaymentProgressed,
 )
 from mianshen_shared.messaging import UnitOfWork
 
@@ -51,6 +53,14 @@ async def on_payment_failed(event: PaymentFailed, uow: UnitOfWork) -> None:
     await service.apply_payment_failed(ConfirmationRepository(uow.session), payment=event, now=datetime.now(UTC))
 
 
+async def on_payment_progressed(event: PaymentProgressed, uow: UnitOfWork) -> None:
+    await service.apply_payment_progressed(ConfirmationRepository(uow.session), progressed=event, now=datetime.now(UTC))
+
+
+async def on_benefit_executed(event: BenefitExecuted, uow: UnitOfWork) -> None:
+    await service.apply_benefit_executed(ConfirmationRepository(uow.session), executed=event, now=datetime.now(UTC))
+
+
 BATCH_HANDLERS = {
     "entitlement.determined": on_entitlements_determined,
 }
@@ -58,5 +68,7 @@ HANDLERS = {
     "credit.assessed": on_credit_assessed,
     "payment.issued": on_payment_issued,
     "payment.failed": on_payment_failed,
+    "payment.progressed": on_payment_progressed,
+    "benefit.executed": on_benefit_executed,
 }
 CONSUMED_TOPICS = ["entitlements", "credit-assessments", "payments"]

@@ -40,6 +40,9 @@ class Entitlement(Base):
     correlation_id: Mapped[str | None] = mapped_column(sa.String(200), nullable=True, default=None)
     # Its W3C trace context, for the same reason: the answer continues the push's trace.
     traceparent: Mapped[str | None] = mapped_column(sa.String(55), nullable=True, default=None)
+    # money path (issue 4): the status as the enterprise reads it when it carries a
+    # date or a reason (公示中（至X月X日）); None means the status's fixed text.
+    status_text: Mapped[str | None] = mapped_column(sa.String(300), nullable=True, default=None)
 
 
 class StatusEvent(Base):
@@ -74,7 +77,6 @@ class Confirmation(Base):
     deadline: Mapped[date] = mapped_column(sa.Date)
     status: Mapped[str] = mapped_column(sa.String(20))
     account_name: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
-    account_number: Mapped[str | None] = mapped_column(sa.String(32), nullable=True)
     bank_name: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
     decline_reason: Mapped[str | None] = mapped_column(sa.String(500), nullable=True)
     close_reason: Mapped[str | None] = mapped_column(sa.String(500), nullable=True)
@@ -82,6 +84,69 @@ class Confirmation(Base):
     closed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    # money path (issue 4): the account is kept only sealed and masked; the plaintext
+    # column is gone. Each acceptance has its own id (decline then accept again).
+    account_number_sealed: Mapped[str | None] = mapped_column(sa.String(200), nullable=True, default=None)
+    account_number_masked: Mapped[str | None] = mapped_column(sa.String(40), nullable=True, default=None)
+    bank_account_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, nullable=True, default=None)
+    acceptance_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, nullable=True, default=None)
+    # Once the payment is submitted to the finance system, the answer is final.
+    payment_submitted: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
+
+
+# --- money path (issue 4): saved accounts, reminders, front-end notifications ----------
+
+
+class SavedBankAccount(Base):
+    """An account an enterprise paid into before, offered again; never in plaintext."""
+
+    __tablename__ = "bank_accounts"
+
+    account_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    uscc: Mapped[str] = mapped_column(sa.String(18), index=True)
+    account_name: Mapped[str] = mapped_column(sa.String(200))
+    bank_name: Mapped[str] = mapped_column(sa.String(200))
+    account_number_sealed: Mapped[str] = mapped_column(sa.String(200))
+    account_number_masked: Mapped[str] = mapped_column(sa.String(40))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    last_used_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+
+
+class ReminderSent(Base):
+    """A reminder claimed for one request, deadline and lead time: the primary key is
+    what keeps a restart or a second replica from reminding twice."""
+
+    __tablename__ = "confirmation_reminders"
+
+    confirmation_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    deadline: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    days_before: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    sent_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+
+
+class Notification(Base):
+    """A message to the enterprise through the front ends (亲清在线, 郑好办), written in
+    the transaction of the change it tells about and delivered by the notify worker."""
+
+    __tablename__ = "notifications"
+    # The worker looks for pending notifications that are due.
+    __table_args__ = (sa.Index("ix_notifications_status_due", "status", "next_attempt_at"),)
+
+    notification_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    uscc: Mapped[str] = mapped_column(sa.String(18), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(40))
+    title: Mapped[str] = mapped_column(sa.String(200))
+    message: Mapped[str] = mapped_column(sa.String(1000))
+    entitlement_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, nullable=True)
+    confirmation_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, nullable=True)
+    status: Mapped[str] = mapped_column(sa.String(20))  # pending, delivered, failed
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    # Front ends that already took it, so a retry goes only to the others.
+    delivered_to: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    last_error: Mapped[str | None] = mapped_column(sa.String(500), nullable=True)
+    next_attempt_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), nullable=True)
 
 
 outbox_table, processed_events_table = messaging_tables(Base.metadata)

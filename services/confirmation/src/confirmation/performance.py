@@ -55,7 +55,15 @@ STUCK_ITEMS_LIMIT = 200
 _MICROSECONDS_PER_DAY = 86_400_000_000
 _TEMPLATES = Path(__file__).parent / "templates"
 
-SETTLED_STATUSES = frozenset({EntitlementStatus.PAID, EntitlementStatus.DECLINED, EntitlementStatus.WITHDRAWN})
+SETTLED_STATUSES = frozenset(
+    {
+        EntitlementStatus.PAID,
+        EntitlementStatus.DECLINED,
+        EntitlementStatus.WITHDRAWN,
+        EntitlementStatus.EXECUTED,
+        EntitlementStatus.CANCELLED,
+    }
+)
 OPEN_STATUSES = tuple(sorted(s.value for s in EntitlementStatus if s not in SETTLED_STATUSES))
 
 # Why an entitlement in this status is not moving, as an operator would put it.
@@ -66,6 +74,10 @@ STUCK_REASONS: dict[str, str] = {
     EntitlementStatus.AWAITING_PAYMENT: "待拨付",
     EntitlementStatus.PAYMENT_FAILED: "拨付失败，待处理",
     EntitlementStatus.AWAITING_EXECUTION: "待实施主体办理减免",
+    EntitlementStatus.IN_NOTICE: "公示中",
+    EntitlementStatus.NOTICE_OBJECTED: "公示异议待处理",
+    EntitlementStatus.BUDGET_EXHAUSTED: "预算额度不足，待追加预算",
+    EntitlementStatus.SUBMITTED: "已提交财政，待到账",
 }
 
 

@@ -10,7 +10,14 @@ from typing import cast
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from confirmation.models import Confirmation, Entitlement, StatusEvent
+from confirmation.models import (
+    Confirmation,
+    Entitlement,
+    Notification,
+    ReminderSent,
+    SavedBankAccount,
+    StatusEvent,
+)
 from confirmation.performance import EntitlementFacts, HistoryStep
 
 
@@ -165,6 +172,96 @@ class ConfirmationRepository:
             .where(Confirmation.status == "pending", Confirmation.deadline < today)
             .order_by(Confirmation.deadline)
             .limit(limit)
+        )
+        return list(rows)
+
+    # --- money path (issue 4): saved accounts, reminders, notifications ---------------------
+
+    async def saved_accounts_of(self, uscc: str) -> list[SavedBankAccount]:
+        rows = await self._session.scalars(
+            sa.select(SavedBankAccount)
+            .where(SavedBankAccount.uscc == uscc)
+            .order_by(SavedBankAccount.last_used_at.desc(), SavedBankAccount.account_id)
+        )
+        return list(rows)
+
+    async def saved_account_of(self, uscc: str, account_id: uuid.UUID) -> SavedBankAccount | None:
+        return await self._session.scalar(
+            sa.select(SavedBankAccount).where(SavedBankAccount.account_id == account_id, SavedBankAccount.uscc == uscc)
+        )
+
+    async def add_saved_account(self, account: SavedBankAccount) -> None:
+        self._session.add(account)
+        await self._session.flush()
+
+    async def add_notification(self, notification: Notification) -> None:
+        self._session.add(notification)
+        await self._session.flush()
+
+    async def add_notifications(self, notifications: Sequence[Notification]) -> None:
+        """One multi-row INSERT, however many a run of determinations caused."""
+        if not notifications:
+            return
+        table = cast(sa.Table, Notification.__table__)
+        await self._session.execute(
+            sa.insert(table), [{c.name: getattr(n, c.key) for c in table.columns} for n in notifications]
+        )
+
+    async def claim_reminder_candidates(
+        self, today: date, until: date, *, limit: int = 500
+    ) -> list[tuple[Confirmation, Entitlement, set[int]]]:
+        """Pending requests due between `today` and `until`, locked for this sweep
+        (rows another replica is reminding are skipped, not waited for; SQLite has one
+        writer and ignores the clause), each with the lead times already reminded for
+        its current deadline."""
+        rows = (
+            await self._session.execute(
+                sa.select(Confirmation, Entitlement)
+                .join(Entitlement, Entitlement.entitlement_id == Confirmation.entitlement_id)
+                .where(Confirmation.status == "pending", Confirmation.deadline >= today, Confirmation.deadline <= until)
+                .order_by(Confirmation.deadline, Confirmation.confirmation_id)
+                .limit(limit)
+                .with_for_update(skip_locked=True, of=Confirmation)
+            )
+        ).all()
+        if not rows:
+            return []
+        sent = await self._session.execute(
+            sa.select(ReminderSent.confirmation_id, ReminderSent.deadline, ReminderSent.days_before).where(
+                ReminderSent.confirmation_id.in_([c.confirmation_id for c, _ in rows])
+            )
+        )
+        claimed: dict[tuple[uuid.UUID, date], set[int]] = {}
+        for confirmation_id, deadline, days_before in sent.all():
+            claimed.setdefault((confirmation_id, deadline), set()).add(days_before)
+        return [(c, e, claimed.get((c.confirmation_id, c.deadline), set())) for c, e in rows]
+
+    async def add_reminder(self, reminder: ReminderSent) -> None:
+        self._session.add(reminder)
+        await self._session.flush()
+
+    async def due_notifications(self, now: datetime, *, limit: int) -> list[Notification]:
+        """Pending notifications due for an attempt, locked for this delivery round;
+        another replica's round skips them instead of sending them twice."""
+        rows = await self._session.scalars(
+            sa.select(Notification)
+            .where(Notification.status == "pending", Notification.next_attempt_at <= now)
+            .order_by(Notification.next_attempt_at, Notification.notification_id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return list(rows)
+
+    async def notifications(
+        self, *, status: str | None, uscc: str | None, limit: int, offset: int
+    ) -> list[Notification]:
+        query = sa.select(Notification)
+        if status is not None:
+            query = query.where(Notification.status == status)
+        if uscc is not None:
+            query = query.where(Notification.uscc == uscc)
+        rows = await self._session.scalars(
+            query.order_by(Notification.created_at.desc(), Notification.notification_id).limit(limit).offset(offset)
         )
         return list(rows)
 

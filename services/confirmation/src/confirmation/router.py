@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, Response
@@ -21,11 +21,16 @@ from confirmation.schemas import (
     EntitlementList,
     EntitlementRead,
     EntitlementSummary,
+    NotificationList,
+    NotificationRead,
     PerformanceParams,
     PerformanceRead,
+    SavedBankAccountList,
+    SavedBankAccountRead,
 )
 from confirmation.service import ConfirmationStatus
 from mianshen_shared.events import Envelope, Payload
+from mianshen_shared.sealing import Sealer
 from mianshen_shared.web import CorrelationId, DbSession, EnterpriseUSCC, RuntimeDep
 
 router = APIRouter(prefix="/enterprises", tags=["confirmation"])
@@ -40,8 +45,14 @@ def outbox_emitter(session: DbSession, runtime: RuntimeDep, request_correlation:
     return emit
 
 
+def account_sealer(runtime: RuntimeDep) -> Sealer:
+    settings = runtime.settings
+    return Sealer.from_config(getattr(settings, "account_keys", ""), environment=settings.environment)
+
+
 USCC = EnterpriseUSCC
 Emitter = Annotated[service.Emit, Depends(outbox_emitter)]
+AccountSealer = Annotated[Sealer, Depends(account_sealer)]
 
 
 @router.get("/{uscc}/confirmations", response_model=ConfirmationList)
@@ -56,17 +67,29 @@ async def list_confirmations(
 
 @router.post("/{uscc}/confirmations/{confirmation_id}/accept", response_model=ConfirmationRead)
 async def accept_confirmation(
-    body: ConfirmationAccept, session: DbSession, emit: Emitter, uscc: USCC, confirmation_id: uuid.UUID
+    body: ConfirmationAccept,
+    session: DbSession,
+    emit: Emitter,
+    sealer: AccountSealer,
+    uscc: USCC,
+    confirmation_id: uuid.UUID,
 ) -> ConfirmationRead:
     view = await service.accept(
         ConfirmationRepository(session),
         uscc=uscc,
         confirmation_id=confirmation_id,
-        bank_account=body.bank_account.to_event(),
+        account=body.to_choice(),
+        sealer=sealer,
         now=datetime.now(UTC),
         emit=emit,
     )
     return ConfirmationRead.of(view)
+
+
+@router.get("/{uscc}/bank-accounts", response_model=SavedBankAccountList)
+async def list_bank_accounts(session: DbSession, uscc: USCC) -> SavedBankAccountList:
+    accounts = await service.list_bank_accounts(ConfirmationRepository(session), uscc=uscc)
+    return SavedBankAccountList(items=[SavedBankAccountRead.of(a) for a in accounts])
 
 
 @router.post("/{uscc}/confirmations/{confirmation_id}/decline", response_model=ConfirmationRead)
@@ -96,6 +119,24 @@ async def get_entitlement(session: DbSession, uscc: USCC, entitlement_id: uuid.U
         ConfirmationRepository(session), uscc=uscc, entitlement_id=entitlement_id, now=datetime.now(UTC)
     )
     return EntitlementRead.of_detail(detail)
+
+
+# --- front-end notifications, for operators (the gateway exposes them under /v1/operator) ---
+
+notifications_router = APIRouter(tags=["notifications"])
+NotificationStatus = Literal["pending", "delivered", "failed"]
+
+
+@notifications_router.get("/notifications", response_model=NotificationList)
+async def list_notifications(
+    session: DbSession,
+    status: NotificationStatus | None = None,
+    uscc: Annotated[str | None, Query(pattern=r"^[0-9A-HJ-NPQRTUWXY]{18}$")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> NotificationList:
+    rows = await ConfirmationRepository(session).notifications(status=status, uscc=uscc, limit=limit, offset=offset)
+    return NotificationList(items=[NotificationRead.of(n) for n in rows])
 
 
 # --- 绩效评估, for operators (the gateway exposes these under /v1/operator) ---------------

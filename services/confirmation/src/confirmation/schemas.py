@@ -5,9 +5,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from confirmation.models import Confirmation, Entitlement, StatusEvent
+from confirmation.models import Confirmation, Entitlement, Notification, SavedBankAccount, StatusEvent
 from confirmation.performance import (
     STUCK_ITEMS_LIMIT,
     PerformanceQuery,
@@ -15,7 +15,7 @@ from confirmation.performance import (
     PolicyPerformance,
     StuckEntitlement,
 )
-from confirmation.service import ConfirmationView, EntitlementDetail, EntitlementStatus, mask_account_number
+from confirmation.service import AccountChoice, ConfirmationView, EntitlementDetail, status_text
 from mianshen_shared.events.catalog import BankAccount
 from mianshen_shared.money import format_yuan
 
@@ -34,11 +34,25 @@ class BankAccountIn(BaseModel):
 
 
 class ConfirmationAccept(BaseModel):
-    """The enterprise accepts; amount and status are never its to set."""
+    """The enterprise accepts; amount and status are never its to set. A cash benefit
+    needs an account: a new one, or one of the enterprise's saved accounts; a reduction
+    (减免) takes neither."""
 
     model_config = ConfigDict(extra="forbid")
 
-    bank_account: BankAccountIn
+    bank_account: BankAccountIn | None = Field(default=None, description="新的收款账户")
+    reuse_account_id: uuid.UUID | None = Field(default=None, description="使用已保存的收款账户（其编号）")
+
+    @model_validator(mode="after")
+    def _one_account(self) -> ConfirmationAccept:
+        if self.bank_account is not None and self.reuse_account_id is not None:
+            raise ValueError("bank_account 与 reuse_account_id 只能提供其一")
+        return self
+
+    def to_choice(self) -> AccountChoice:
+        return AccountChoice(
+            new=self.bank_account.to_event() if self.bank_account else None, saved_id=self.reuse_account_id
+        )
 
 
 class ConfirmationDecline(BaseModel):
@@ -50,19 +64,69 @@ class ConfirmationDecline(BaseModel):
 
 
 class BankAccountMasked(BaseModel):
+    account_id: uuid.UUID | None = Field(default=None, description="已保存账户的编号，可用于下次确认")
     account_name: str
     account_number: str = Field(description="脱敏后的银行账号")
     bank_name: str
 
     @classmethod
     def of(cls, confirmation: Confirmation) -> BankAccountMasked | None:
-        if confirmation.account_number is None:
+        if confirmation.account_number_masked is None:
             return None
         return cls(
+            account_id=confirmation.bank_account_id,
             account_name=confirmation.account_name or "",
-            account_number=mask_account_number(confirmation.account_number),
+            account_number=confirmation.account_number_masked,
             bank_name=confirmation.bank_name or "",
         )
+
+
+class SavedBankAccountRead(BaseModel):
+    account_id: uuid.UUID
+    account_name: str
+    account_number: str = Field(description="脱敏后的银行账号")
+    bank_name: str
+    last_used_at: datetime
+
+    @classmethod
+    def of(cls, account: SavedBankAccount) -> SavedBankAccountRead:
+        return cls(
+            account_id=account.account_id,
+            account_name=account.account_name,
+            account_number=account.account_number_masked,
+            bank_name=account.bank_name,
+            last_used_at=account.last_used_at,
+        )
+
+
+class SavedBankAccountList(BaseModel):
+    items: list[SavedBankAccountRead]
+
+
+class NotificationRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    notification_id: uuid.UUID
+    uscc: str
+    kind: str
+    title: str
+    message: str
+    entitlement_id: uuid.UUID | None
+    confirmation_id: uuid.UUID | None
+    status: str = Field(description="pending 待发送、delivered 已送达、failed 发送失败")
+    attempts: int
+    delivered_to: list[str] = Field(description="已送达的前端（qinqing 亲清在线、zhenghaoban 郑好办）")
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+    @classmethod
+    def of(cls, notification: Notification) -> NotificationRead:
+        return cls.model_validate(notification)
+
+
+class NotificationList(BaseModel):
+    items: list[NotificationRead]
 
 
 class ConfirmationSummary(BaseModel):
@@ -135,7 +199,7 @@ class EntitlementSummary(BaseModel):
             award_key=entitlement.award_key,
             amount_fen=entitlement.amount_fen,
             status=entitlement.status,
-            status_text=EntitlementStatus(entitlement.status).text,
+            status_text=status_text(entitlement),
             updated_at=entitlement.updated_at,
         )
 

@@ -17,24 +17,31 @@ from enum import StrEnum
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from confirmation.models import Confirmation, Entitlement, StatusEvent
+from confirmation import notices
+from confirmation.models import Confirmation, Entitlement, Notification, ReminderSent, SavedBankAccount, StatusEvent
 from mianshen_shared import observability, tracing
 from mianshen_shared.events import Payload
 from mianshen_shared.events.catalog import (
     NON_CASH_BENEFITS,
     BankAccount,
+    BenefitExecuted,
     ConfirmationAccepted,
     ConfirmationClosed,
     ConfirmationDeclined,
     ConfirmationRequested,
+    ConfirmationRevoked,
     CreditAssessed,
     EntitlementDetermined,
     PaymentFailed,
     PaymentIssued,
+    PaymentProgressed,
+    SealedBankAccount,
 )
 from mianshen_shared.messaging import Rejected
 from mianshen_shared.money import format_yuan
 from mianshen_shared.problems import ProblemError
+from mianshen_shared.sealing import Sealer
+from mianshen_shared.sealing import mask_account_number as mask_account_number
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CONFIRMATION_WINDOW_DAYS = 30
@@ -49,9 +56,16 @@ class EntitlementStatus(StrEnum):
     PAID = "paid"
     PAYMENT_FAILED = "payment_failed"
     WITHDRAWN = "withdrawn"
-    # A reduction granted by a third party (e.g. a state-owned lessor): no bank
-    # account is asked for and nothing is paid; the executing party acts on it.
+    # A reduction granted by a third party (e.g. a state-owned lessor), accepted
+    # without a bank account: nothing is paid; the executing party acts on it.
     AWAITING_EXECUTION = "awaiting_execution"
+    # The payment's stages (payment.progressed) and the executed reduction.
+    IN_NOTICE = "in_notice"
+    NOTICE_OBJECTED = "notice_objected"
+    BUDGET_EXHAUSTED = "budget_exhausted"
+    SUBMITTED = "submitted"
+    CANCELLED = "cancelled"
+    EXECUTED = "executed"
 
     @property
     def text(self) -> str:
@@ -69,6 +83,12 @@ ENTITLEMENT_STATUS_TEXT = {
     EntitlementStatus.PAYMENT_FAILED: "拨付失败",
     EntitlementStatus.WITHDRAWN: "资格已撤回",
     EntitlementStatus.AWAITING_EXECUTION: "待实施主体办理减免（无需提供收款账户）",
+    EntitlementStatus.IN_NOTICE: "公示中",
+    EntitlementStatus.NOTICE_OBJECTED: "公示异议处理中",
+    EntitlementStatus.BUDGET_EXHAUSTED: "预算额度不足，待追加预算",
+    EntitlementStatus.SUBMITTED: "已提交财政",
+    EntitlementStatus.CANCELLED: "已撤回",
+    EntitlementStatus.EXECUTED: "已办理减免",
 }
 
 
@@ -92,8 +112,17 @@ _IN_MONEY_PATH = {
     EntitlementStatus.ACCEPTED,
     EntitlementStatus.CREDIT_HELD,
     EntitlementStatus.AWAITING_PAYMENT,
+    EntitlementStatus.AWAITING_EXECUTION,
 }
-_PAYMENT_OUTCOMES = {EntitlementStatus.PAID, EntitlementStatus.PAYMENT_FAILED}
+_PAYMENT_OUTCOMES = {EntitlementStatus.PAID, EntitlementStatus.PAYMENT_FAILED, EntitlementStatus.EXECUTED}
+# Set by payment.progressed: later news than any credit assessment.
+_PAYMENT_STAGES = {
+    EntitlementStatus.IN_NOTICE,
+    EntitlementStatus.NOTICE_OBJECTED,
+    EntitlementStatus.BUDGET_EXHAUSTED,
+    EntitlementStatus.SUBMITTED,
+    EntitlementStatus.CANCELLED,
+}
 
 
 class Emit(Protocol):
@@ -108,6 +137,7 @@ class DeterminationStore(Protocol):
     async def add_status_event(self, event: StatusEvent) -> None: ...
     async def confirmation_for_entitlement(self, entitlement_id: uuid.UUID) -> Confirmation | None: ...
     async def add_confirmation(self, confirmation: Confirmation) -> None: ...
+    async def add_notification(self, notification: Notification) -> None: ...
 
 
 class Repository(DeterminationStore, Protocol):
@@ -123,6 +153,14 @@ class Repository(DeterminationStore, Protocol):
         self, uscc: str, *, status: str | None, today: date
     ) -> list[tuple[Confirmation, Entitlement]]: ...
     async def overdue_confirmations(self, today: date, *, limit: int = 500) -> list[Confirmation]: ...
+    async def add_notifications(self, notifications: Sequence[Notification]) -> None: ...
+    async def saved_accounts_of(self, uscc: str) -> list[SavedBankAccount]: ...
+    async def saved_account_of(self, uscc: str, account_id: uuid.UUID) -> SavedBankAccount | None: ...
+    async def add_saved_account(self, account: SavedBankAccount) -> None: ...
+    async def claim_reminder_candidates(
+        self, today: date, until: date, *, limit: int = 500
+    ) -> list[tuple[Confirmation, Entitlement, set[int]]]: ...
+    async def add_reminder(self, reminder: ReminderSent) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -150,10 +188,15 @@ def effective_status(confirmation: Confirmation, today: date) -> ConfirmationSta
     return status
 
 
-def mask_account_number(number: str) -> str:
-    """Enough to recognise one's own account, never enough to use it."""
-    visible_head = 4 if len(number) >= 12 else 0
-    return number[:visible_head] + "*" * (len(number) - visible_head - 4) + number[-4:]
+def _set_status(entitlement: Entitlement, status: EntitlementStatus, *, now: datetime, text: str | None = None) -> None:
+    """`text`: the status as the enterprise reads it when it carries a date or a reason."""
+    entitlement.status = status
+    entitlement.status_text = text
+    entitlement.updated_at = now
+
+
+def status_text(entitlement: Entitlement) -> str:
+    return entitlement.status_text or EntitlementStatus(entitlement.status).text
 
 
 # --- 数据比对 results --------------------------------------------------------------
@@ -204,6 +247,7 @@ async def apply_determinations(
         await apply_determination(staged, determination=d, now=now, emit=emit, correlation_id=correlation_id)
     await repo.add_new(staged.new_entitlements, staged.new_confirmations)
     await repo.add_status_events(staged.history)
+    await repo.add_notifications(staged.notifications)
 
 
 @dataclass
@@ -216,6 +260,7 @@ class _StagedDeterminations:
     new_entitlements: list[Entitlement] = field(default_factory=list)
     new_confirmations: list[Confirmation] = field(default_factory=list)
     history: list[StatusEvent] = field(default_factory=list)
+    notifications: list[Notification] = field(default_factory=list)
 
     async def lock_entitlement(self, entitlement_id: uuid.UUID) -> Entitlement | None:
         return self.entitlements.get(entitlement_id)
@@ -234,9 +279,11 @@ class _StagedDeterminations:
         self.confirmations[confirmation.entitlement_id] = confirmation
         self.new_confirmations.append(confirmation)
 
+    async def add_notification(self, notification: Notification) -> None:
+        self.notifications.append(notification)
+
 
 async def _open(repo: DeterminationStore, d: EntitlementDetermined, *, now: datetime, emit: Emit) -> None:
-    non_cash = d.benefit_kind in NON_CASH_BENEFITS
     entitlement = Entitlement(
         entitlement_id=d.entitlement_id,
         uscc=d.uscc,
@@ -248,7 +295,7 @@ async def _open(repo: DeterminationStore, d: EntitlementDetermined, *, now: date
         amount_fen=d.amount_fen,
         benefit_kind=d.benefit_kind,
         explanation=d.explanation.model_dump(mode="json"),
-        status=EntitlementStatus.AWAITING_EXECUTION if non_cash else EntitlementStatus.AWAITING_CONFIRMATION,
+        status=EntitlementStatus.AWAITING_CONFIRMATION,
         determined_at=d.determined_at,
         updated_at=now,
     )
@@ -261,11 +308,8 @@ async def _open(repo: DeterminationStore, d: EntitlementDetermined, *, now: date
         details={"amount_fen": d.amount_fen, "policy_version": d.policy_version},
         at=d.determined_at,
     )
-    if non_cash:
-        # Asking for a bank account would invite a cash payment of a reduction; the
-        # instruction to the executing party is the money path's (not yet built).
-        return
-    await _request(repo, entitlement, None, now=now, emit=emit)
+    # A reduction is confirmed too, only without a bank account (see accept).
+    await _request(repo, entitlement, None, days=d.confirmation_days, now=now, emit=emit)
 
 
 async def _redetermine(
@@ -285,11 +329,6 @@ async def _redetermine(
     entitlement.determined_at = d.determined_at
     entitlement.updated_at = now
     change = {"previous_amount_fen": previous_amount, "amount_fen": d.amount_fen}
-    if d.benefit_kind in NON_CASH_BENEFITS:
-        entitlement.status = EntitlementStatus.AWAITING_EXECUTION
-        note = _amount_change_note(previous_amount, d.amount_fen)
-        await _record(repo, entitlement, kind="redetermined", note=note, details=change, at=d.determined_at)
-        return
     confirmation = await repo.confirmation_for_entitlement(entitlement.entitlement_id)
     answered = confirmation is not None and confirmation.status in (
         ConfirmationStatus.ACCEPTED,
@@ -300,18 +339,20 @@ async def _redetermine(
             kind, note = "reinstated", f"经重新比对，恢复兑现资格，金额{format_yuan(d.amount_fen)}"
         else:
             kind, note = "redetermined", _amount_change_note(previous_amount, d.amount_fen)
-        entitlement.status = EntitlementStatus.AWAITING_CONFIRMATION
+        _set_status(entitlement, EntitlementStatus.AWAITING_CONFIRMATION, now=now)
         await _record(repo, entitlement, kind=kind, note=note, details=change, at=d.determined_at)
         reopened = confirmation is None or confirmation.status != ConfirmationStatus.PENDING
         if reopened or previous_amount != d.amount_fen:
-            await _request(repo, entitlement, confirmation, now=now, emit=emit)
+            await _request(repo, entitlement, confirmation, days=d.confirmation_days, now=now, emit=emit)
         return
     assert confirmation is not None
     if was_withdrawn:
-        entitlement.status = (
+        _set_status(
+            entitlement,
             EntitlementStatus.ACCEPTED
             if confirmation.status == ConfirmationStatus.ACCEPTED
-            else EntitlementStatus.DECLINED
+            else EntitlementStatus.DECLINED,
+            now=now,
         )
     # The enterprise answered for the earlier amount; settling the difference is the
     # money path's business, so only the fact is recorded here.
@@ -350,8 +391,7 @@ async def _withdraw(
             at=d.determined_at,
         )
         return
-    entitlement.status = EntitlementStatus.WITHDRAWN
-    entitlement.updated_at = now
+    _set_status(entitlement, EntitlementStatus.WITHDRAWN, now=now)
     await _record(repo, entitlement, kind="withdrawn", note=reason, details=details, at=d.determined_at)
     confirmation = await repo.confirmation_for_entitlement(entitlement.entitlement_id)
     if confirmation is not None and confirmation.status == ConfirmationStatus.PENDING:
@@ -363,6 +403,7 @@ async def _withdraw(
             emit=emit,
             policy_id=entitlement.policy_id,
         )
+    await repo.add_notification(notices.withdrawn(entitlement, confirmation, reason=reason, now=now))
 
 
 async def _request(
@@ -370,11 +411,13 @@ async def _request(
     entitlement: Entitlement,
     confirmation: Confirmation | None,
     *,
+    days: int | None,
     now: datetime,
     emit: Emit,
 ) -> None:
-    """Open (or reopen) the request for the entitlement's current amount."""
-    deadline = shanghai_today(now) + timedelta(days=CONFIRMATION_WINDOW_DAYS)
+    """Open (or reopen) the request for the entitlement's current amount; `days`: the
+    policy's confirmation window (自然日), the default when it names none."""
+    deadline = shanghai_today(now) + timedelta(days=days or CONFIRMATION_WINDOW_DAYS)
     if confirmation is None:
         confirmation = Confirmation(
             confirmation_id=uuid.uuid4(),
@@ -390,10 +433,11 @@ async def _request(
         repo,
         entitlement,
         kind="confirmation_requested",
-        note=f"请于{deadline.isoformat()}前确认是否申领{format_yuan(entitlement.amount_fen)}",
+        note=f"请于{notices.chinese_date(deadline)}前确认是否申领{format_yuan(entitlement.amount_fen)}",
         details={"confirmation_id": str(confirmation.confirmation_id), "deadline": deadline.isoformat()},
         at=now,
     )
+    await repo.add_notification(notices.requested(entitlement, confirmation, now=now))
     observability.observe_step(entitlement.policy_id, "notify", entitlement.determined_at, now)
     await emit(
         ConfirmationRequested(
@@ -439,12 +483,19 @@ def _amount_change_note(previous: int, current: int) -> str:
 async def apply_credit_assessment(repo: Repository, *, assessment: CreditAssessed, now: datetime) -> None:
     entitlement = await _known(repo, assessment.entitlement_id, uscc=assessment.uscc)
     held = assessment.decision == "held"
-    target = EntitlementStatus.CREDIT_HELD if held else EntitlementStatus.AWAITING_PAYMENT
+    non_cash = entitlement.benefit_kind in NON_CASH_BENEFITS
+    cleared_status = EntitlementStatus.AWAITING_EXECUTION if non_cash else EntitlementStatus.AWAITING_PAYMENT
+    target = EntitlementStatus.CREDIT_HELD if held else cleared_status
     # Topics are not ordered with each other: a payment outcome is always later news.
-    if entitlement.status in _PAYMENT_OUTCOMES or entitlement.status == target:
+    if entitlement.status in _PAYMENT_OUTCOMES | _PAYMENT_STAGES or entitlement.status == target:
         return
     if entitlement.status == EntitlementStatus.WITHDRAWN:
         return
+    confirmation = await repo.confirmation_for_entitlement(entitlement.entitlement_id)
+    if confirmation is not None and confirmation.acceptance_id not in (None, assessment.acceptance_id):
+        return  # about an acceptance the enterprise has since revoked
+    if entitlement.status == EntitlementStatus.DECLINED and confirmation is not None and confirmation.acceptance_id:
+        return  # revoked; the assessment of the revoked acceptance no longer matters
     if entitlement.status not in _IN_MONEY_PATH:
         raise Rejected(
             "not_accepted",
@@ -452,9 +503,13 @@ async def apply_credit_assessment(repo: Repository, *, assessment: CreditAssesse
         )
     if not held:
         await _observe_funnel(repo, entitlement, "credit", since="accepted", at=assessment.assessed_at)
-    entitlement.status = target
-    entitlement.updated_at = now
-    note = "经信用核查，企业被列入失信名单，暂缓兑现" if held else "信用核查通过，等待财政拨付"
+    _set_status(entitlement, target, now=now)
+    if held:
+        note = "经信用核查，企业被列入失信名单，暂缓兑现"
+    elif non_cash:
+        note = "信用核查通过，等待实施主体办理减免"
+    else:
+        note = "信用核查通过，等待财政拨付"
     await _record(
         repo,
         entitlement,
@@ -469,28 +524,104 @@ async def apply_credit_assessment(repo: Repository, *, assessment: CreditAssesse
     )
 
 
+def _stage_status(entitlement: Entitlement, p: PaymentProgressed) -> tuple[EntitlementStatus, str]:
+    """The status and the text the enterprise sees for one payment stage."""
+    detail = p.reason or p.reason_code
+    match p.stage:
+        case "in_notice":
+            until = f"（至{p.until.month}月{p.until.day}日）" if p.until else ""
+            return EntitlementStatus.IN_NOTICE, f"公示中{until}"
+        case "objected":
+            return EntitlementStatus.NOTICE_OBJECTED, "公示异议处理中"
+        case "pending":
+            if entitlement.benefit_kind in NON_CASH_BENEFITS:
+                return EntitlementStatus.AWAITING_EXECUTION, EntitlementStatus.AWAITING_EXECUTION.text
+            return EntitlementStatus.AWAITING_PAYMENT, "待拨付"
+        case "credit_held":
+            return EntitlementStatus.CREDIT_HELD, f"因失信记录暂缓拨付（{detail}）" if detail else "因失信记录暂缓拨付"
+        case "budget_exhausted":
+            return EntitlementStatus.BUDGET_EXHAUSTED, "预算额度不足，待追加预算"
+        case "submitted":
+            return EntitlementStatus.SUBMITTED, "已提交财政"
+        case "cancelled":
+            return EntitlementStatus.CANCELLED, "已撤回"
+        case "withdrawn":
+            return EntitlementStatus.WITHDRAWN, "异议成立，资格撤回"
+    raise Rejected("unknown_stage", f"未知的拨付阶段：{p.stage}")
+
+
+async def apply_payment_progressed(repo: Repository, *, progressed: PaymentProgressed, now: datetime) -> None:
+    p = progressed
+    entitlement = await _known(repo, p.entitlement_id, uscc=p.uscc)
+    confirmation = await repo.confirmation_for_entitlement(entitlement.entitlement_id)
+    if p.stage == "submitted" and confirmation is not None:
+        # From here on the enterprise can neither revoke nor accept again.
+        confirmation.payment_submitted = True
+        confirmation.updated_at = now
+    status, text = _stage_status(entitlement, p)
+    details: dict[str, Any] = {
+        "payment_id": str(p.payment_id),
+        "stage": p.stage,
+        "reason_code": p.reason_code,
+        "reason": p.reason,
+        "until": p.until.isoformat() if p.until else None,
+    }
+    note = text if not p.reason or p.reason in text else f"{text}：{p.reason}"
+    if entitlement.status in _PAYMENT_OUTCOMES:
+        # The money (or the reduction) already arrived: a stage is older news.
+        await _record(repo, entitlement, kind=f"payment_{p.stage}", note=note, details=details, at=p.progressed_at)
+        return
+    revoked = confirmation is not None and confirmation.status == ConfirmationStatus.DECLINED
+    if revoked and p.stage == "submitted":
+        note = "已提交财政。企业撤回确认的申请晚于财政提交，拨付按已提交的指令继续办理"
+    elif revoked and p.stage not in ("cancelled", "withdrawn"):
+        # A stage of the revoked acceptance's payment, overtaken by the revocation.
+        await _record(repo, entitlement, kind=f"payment_{p.stage}", note=note, details=details, at=p.progressed_at)
+        return
+    elif p.stage == "cancelled" and not revoked:
+        # A cancellation of an earlier, revoked acceptance's payment; the current one stands.
+        await _record(repo, entitlement, kind="payment_cancelled", note=note, details=details, at=p.progressed_at)
+        return
+    if entitlement.status == status and entitlement.status_text == text:
+        return
+    _set_status(entitlement, status, now=now, text=text)
+    await _record(repo, entitlement, kind=f"payment_{p.stage}", note=note, details=details, at=p.progressed_at)
+    await repo.add_notification(notices.progressed(entitlement, status_text=text, reason=p.reason, now=now))
+
+
 async def apply_payment_issued(repo: Repository, *, payment: PaymentIssued, now: datetime) -> None:
     entitlement = await _known(repo, payment.entitlement_id, uscc=payment.uscc)
     if entitlement.status == EntitlementStatus.PAID and entitlement.payment_id == payment.payment_id:
         return
+    confirmation = await repo.confirmation_for_entitlement(entitlement.entitlement_id)
+    revoked_late = confirmation is not None and confirmation.status == ConfirmationStatus.DECLINED
+    if confirmation is not None:
+        confirmation.payment_submitted = True
+        confirmation.updated_at = now
     if entitlement.status != EntitlementStatus.PAID:
         await _observe_funnel(repo, entitlement, "pay", since="credit_cleared", at=payment.issued_at)
     # Paid is a fact from the finance system: it wins over whatever we thought before.
-    entitlement.status = EntitlementStatus.PAID
+    _set_status(entitlement, EntitlementStatus.PAID, now=now)
     entitlement.payment_id = payment.payment_id
     entitlement.finance_reference = payment.finance_reference
-    entitlement.updated_at = now
+    note = f"已拨付{format_yuan(payment.amount_fen)}，财政支付凭证号 {payment.finance_reference}"
+    if revoked_late:
+        note += "（企业撤回确认时，拨付指令已提交财政，撤回未能生效）"
     await _record(
         repo,
         entitlement,
         kind="paid",
-        note=f"已拨付{format_yuan(payment.amount_fen)}，财政支付凭证号 {payment.finance_reference}",
+        note=note,
         details={
             "payment_id": str(payment.payment_id),
             "finance_reference": payment.finance_reference,
             "amount_fen": payment.amount_fen,
+            "revoked_after_submission": revoked_late,
         },
         at=payment.issued_at,
+    )
+    await repo.add_notification(
+        notices.paid(entitlement, amount_fen=payment.amount_fen, finance_reference=payment.finance_reference, now=now)
     )
 
 
@@ -509,10 +640,41 @@ async def apply_payment_failed(repo: Repository, *, payment: PaymentFailed, now:
         # A later, separate payment (e.g. a top-up) failed; what was paid stays paid.
         await _record(repo, entitlement, kind="payment_failed", note=note, details=details, at=payment.failed_at)
         return
-    entitlement.status = EntitlementStatus.PAYMENT_FAILED
+    _set_status(entitlement, EntitlementStatus.PAYMENT_FAILED, now=now)
     entitlement.payment_id = payment.payment_id
-    entitlement.updated_at = now
     await _record(repo, entitlement, kind="payment_failed", note=note, details=details, at=payment.failed_at)
+    await repo.add_notification(
+        notices.payment_failed(entitlement, amount_fen=payment.amount_fen, reason=payment.reason, now=now)
+    )
+
+
+async def apply_benefit_executed(repo: Repository, *, executed: BenefitExecuted, now: datetime) -> None:
+    entitlement = await _known(repo, executed.entitlement_id, uscc=executed.uscc)
+    if entitlement.benefit_kind not in NON_CASH_BENEFITS:
+        raise Rejected("not_a_reduction", f"兑现资格 {executed.entitlement_id} 是资金类兑现，不能以减免方式办理")
+    if entitlement.status == EntitlementStatus.EXECUTED:
+        return
+    confirmation = await repo.confirmation_for_entitlement(entitlement.entitlement_id)
+    if confirmation is not None:
+        confirmation.payment_submitted = True
+        confirmation.updated_at = now
+    _set_status(entitlement, EntitlementStatus.EXECUTED, now=now)
+    await _record(
+        repo,
+        entitlement,
+        kind="executed",
+        note=f"实施主体已办理减免{format_yuan(executed.amount_fen)}，办理编号 {executed.reference}",
+        details={
+            "instruction_id": str(executed.instruction_id),
+            "executed_by": executed.executed_by,
+            "reference": executed.reference,
+            "amount_fen": executed.amount_fen,
+        },
+        at=executed.executed_at,
+    )
+    await repo.add_notification(
+        notices.executed(entitlement, amount_fen=executed.amount_fen, reference=executed.reference, now=now)
+    )
 
 
 async def _known(repo: Repository, entitlement_id: uuid.UUID, *, uscc: str) -> Entitlement:
@@ -534,41 +696,93 @@ def _check_belongs(entitlement: Entitlement, *, uscc: str) -> None:
 # --- the enterprise's answers ---------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class AccountChoice:
+    """Which account to pay into: a new one as entered, or one saved before (by id);
+    neither for a reduction."""
+
+    new: BankAccount | None = None
+    saved_id: uuid.UUID | None = None
+
+
+_SUBMITTED = ProblemError(
+    409, "payment_already_submitted", "拨付指令已提交财政，不能再撤回或重新确认；如有疑问请联系政策主管部门"
+)
+
+
 async def accept(
     repo: Repository,
     *,
     uscc: str,
     confirmation_id: uuid.UUID,
-    bank_account: BankAccount,
+    account: AccountChoice,
+    sealer: Sealer,
     now: datetime,
     emit: Emit,
 ) -> ConfirmationView:
     confirmation, entitlement = await _answerable(repo, uscc, confirmation_id)
     today = shanghai_today(now)
+    non_cash = entitlement.benefit_kind in NON_CASH_BENEFITS
+    if non_cash and (account.new is not None or account.saved_id is not None):
+        raise ProblemError(422, "bank_account_not_applicable", "该事项为减免类，由实施单位直接办理，无需提供收款账户")
+    if not non_cash and account.new is None and account.saved_id is None:
+        raise ProblemError(422, "bank_account_required", "请提供收款账户，或选择已保存的收款账户")
     if confirmation.status == ConfirmationStatus.ACCEPTED:
-        if _account_of(confirmation) == bank_account:
+        if await _same_account(repo, confirmation, account, sealer=sealer, uscc=uscc):
             return ConfirmationView(confirmation, entitlement, ConfirmationStatus.ACCEPTED)
-        raise ProblemError(409, "confirmation_already_accepted", "该兑现已确认申领，收款账户不能再更改")
-    _ensure_pending(confirmation, today)
-    await _observe_funnel(repo, entitlement, "confirm", since="confirmation_requested", at=now)
+        raise ProblemError(
+            409, "confirmation_already_accepted", "该兑现已确认申领；如需更换收款账户，请先撤回确认再重新确认"
+        )
+    if confirmation.payment_submitted:
+        raise _SUBMITTED
+    if confirmation.status == ConfirmationStatus.DECLINED:
+        # A change of mind is welcome until the request's own deadline.
+        if entitlement.status == EntitlementStatus.WITHDRAWN or confirmation.deadline < today:
+            raise ProblemError(
+                409,
+                "confirmation_not_pending",
+                f"已放弃的申领只能在确认期限（{notices.chinese_date(confirmation.deadline)}）前重新确认",
+                confirmation_status=ConfirmationStatus.DECLINED.value,
+            )
+    else:
+        _ensure_pending(confirmation, today)
+    saved = await _choose_account(repo, account, uscc=uscc, sealer=sealer, now=now)
+    again = confirmation.status == ConfirmationStatus.DECLINED
+    if not again:
+        await _observe_funnel(repo, entitlement, "confirm", since="confirmation_requested", at=now)
     confirmation.status = ConfirmationStatus.ACCEPTED
-    confirmation.account_name = bank_account.account_name
-    confirmation.account_number = bank_account.account_number
-    confirmation.bank_name = bank_account.bank_name
+    confirmation.acceptance_id = uuid.uuid4()
+    confirmation.decline_reason = None
+    confirmation.bank_account_id = saved.account_id if saved else None
+    confirmation.account_name = saved.account_name if saved else None
+    confirmation.bank_name = saved.bank_name if saved else None
+    confirmation.account_number_sealed = saved.account_number_sealed if saved else None
+    confirmation.account_number_masked = saved.account_number_masked if saved else None
     confirmation.answered_at = now
     confirmation.updated_at = now
-    entitlement.status = EntitlementStatus.ACCEPTED
-    entitlement.updated_at = now
+    _set_status(entitlement, EntitlementStatus.ACCEPTED, now=now)
+    what = f"收款账户 {saved.bank_name} {saved.account_number_masked}" if saved else "减免由实施单位直接办理"
     await _record(
         repo,
         entitlement,
         kind="accepted",
-        note=(
-            f"企业已确认申领{format_yuan(confirmation.amount_fen)}，收款账户 "
-            f"{bank_account.bank_name} {mask_account_number(bank_account.account_number)}"
-        ),
-        details={"confirmation_id": str(confirmation.confirmation_id), "amount_fen": confirmation.amount_fen},
+        note=f"企业已{'重新' if again else ''}确认申领{format_yuan(confirmation.amount_fen)}，{what}",
+        details={
+            "confirmation_id": str(confirmation.confirmation_id),
+            "acceptance_id": str(confirmation.acceptance_id),
+            "amount_fen": confirmation.amount_fen,
+        },
         at=now,
+    )
+    sealed = (
+        SealedBankAccount(
+            account_name=saved.account_name,
+            account_number_masked=saved.account_number_masked,
+            account_number_sealed=saved.account_number_sealed,
+            bank_name=saved.bank_name,
+        )
+        if saved
+        else None
     )
     # The answer comes by HTTP, but the money path it opens belongs to the push's trace.
     with tracing.resumed(entitlement.traceparent):
@@ -576,18 +790,72 @@ async def accept(
             ConfirmationAccepted(
                 uscc=uscc,
                 confirmation_id=confirmation.confirmation_id,
+                acceptance_id=confirmation.acceptance_id,
                 entitlement_id=entitlement.entitlement_id,
                 enterprise_name=entitlement.enterprise_name,
                 policy_id=entitlement.policy_id,
                 policy_version=entitlement.policy_version,
                 amount_fen=confirmation.amount_fen,
-                bank_account=bank_account,
+                benefit_kind=entitlement.benefit_kind,  # type: ignore[arg-type]
+                bank_account=sealed,
                 accepted_at=now,
             ),
             key=uscc,
             correlation_id=entitlement.correlation_id,
         )
     return ConfirmationView(confirmation, entitlement, ConfirmationStatus.ACCEPTED)
+
+
+async def _choose_account(
+    repo: Repository, account: AccountChoice, *, uscc: str, sealer: Sealer, now: datetime
+) -> SavedBankAccount | None:
+    if account.saved_id is not None:
+        saved = await repo.saved_account_of(uscc, account.saved_id)
+        if saved is None:
+            raise ProblemError(404, "bank_account_not_found", "未找到该已保存的收款账户")
+        saved.last_used_at = now
+        return saved
+    if account.new is None:
+        return None
+    new = account.new
+    # Sealing is randomised, so an account entered again is found by opening the
+    # enterprise's own few saved numbers, never by comparing sealed values.
+    for saved in await repo.saved_accounts_of(uscc):
+        if (
+            saved.account_name == new.account_name
+            and saved.bank_name == new.bank_name
+            and sealer.open(saved.account_number_sealed) == new.account_number
+        ):
+            saved.last_used_at = now
+            return saved
+    saved = SavedBankAccount(
+        account_id=uuid.uuid4(),
+        uscc=uscc,
+        account_name=new.account_name,
+        bank_name=new.bank_name,
+        account_number_sealed=sealer.seal(new.account_number),
+        account_number_masked=mask_account_number(new.account_number),
+        created_at=now,
+        last_used_at=now,
+    )
+    await repo.add_saved_account(saved)
+    return saved
+
+
+async def _same_account(
+    repo: Repository, confirmation: Confirmation, account: AccountChoice, *, sealer: Sealer, uscc: str
+) -> bool:
+    if account.saved_id is not None:
+        return account.saved_id == confirmation.bank_account_id
+    if account.new is None:
+        return confirmation.account_number_sealed is None
+    if confirmation.account_number_sealed is None:
+        return False
+    return (
+        confirmation.account_name == account.new.account_name
+        and confirmation.bank_name == account.new.bank_name
+        and sealer.open(confirmation.account_number_sealed) == account.new.account_number
+    )
 
 
 async def decline(
@@ -599,9 +867,13 @@ async def decline(
     now: datetime,
     emit: Emit,
 ) -> ConfirmationView:
+    """Declines a pending request, or revokes an acceptance while the payment has not
+    been submitted to the finance system."""
     confirmation, entitlement = await _answerable(repo, uscc, confirmation_id)
     if confirmation.status == ConfirmationStatus.DECLINED:
         return ConfirmationView(confirmation, entitlement, ConfirmationStatus.DECLINED)
+    if confirmation.status == ConfirmationStatus.ACCEPTED:
+        return await _revoke(repo, confirmation, entitlement, reason=reason, now=now, emit=emit)
     _ensure_pending(confirmation, shanghai_today(now))
     policy_id = entitlement.policy_id
     observability.on_commit(lambda: observability.CONFIRMATIONS.labels(policy_id, "declined").inc())
@@ -609,8 +881,7 @@ async def decline(
     confirmation.decline_reason = reason
     confirmation.answered_at = now
     confirmation.updated_at = now
-    entitlement.status = EntitlementStatus.DECLINED
-    entitlement.updated_at = now
+    _set_status(entitlement, EntitlementStatus.DECLINED, now=now)
     await _record(
         repo,
         entitlement,
@@ -629,6 +900,48 @@ async def decline(
         ),
         key=uscc,
     )
+    return ConfirmationView(confirmation, entitlement, ConfirmationStatus.DECLINED)
+
+
+async def _revoke(
+    repo: Repository,
+    confirmation: Confirmation,
+    entitlement: Entitlement,
+    *,
+    reason: str,
+    now: datetime,
+    emit: Emit,
+) -> ConfirmationView:
+    if confirmation.payment_submitted or entitlement.status in _PAYMENT_OUTCOMES | {EntitlementStatus.SUBMITTED}:
+        raise _SUBMITTED
+    acceptance_id = confirmation.acceptance_id or confirmation.confirmation_id
+    confirmation.status = ConfirmationStatus.DECLINED
+    confirmation.decline_reason = reason
+    confirmation.answered_at = now
+    confirmation.updated_at = now
+    _set_status(entitlement, EntitlementStatus.DECLINED, now=now)
+    await _record(
+        repo,
+        entitlement,
+        kind="revoked",
+        note=f"企业撤回确认：{reason}",
+        details={"confirmation_id": str(confirmation.confirmation_id), "acceptance_id": str(acceptance_id)},
+        at=now,
+    )
+    with tracing.resumed(entitlement.traceparent):
+        await emit(
+            ConfirmationRevoked(
+                uscc=confirmation.uscc,
+                confirmation_id=confirmation.confirmation_id,
+                acceptance_id=acceptance_id,
+                entitlement_id=entitlement.entitlement_id,
+                reason=reason,
+                revoked_at=now,
+            ),
+            key=confirmation.uscc,
+            correlation_id=entitlement.correlation_id,
+        )
+    await repo.add_notification(notices.revoked(entitlement, confirmation, now=now))
     return ConfirmationView(confirmation, entitlement, ConfirmationStatus.DECLINED)
 
 
@@ -655,17 +968,11 @@ def _ensure_pending(confirmation: Confirmation, today: date) -> None:
         )
 
 
-def _account_of(confirmation: Confirmation) -> BankAccount | None:
-    if confirmation.account_number is None:
-        return None
-    return BankAccount(
-        account_name=confirmation.account_name or "",
-        account_number=confirmation.account_number,
-        bank_name=confirmation.bank_name or "",
-    )
+async def list_bank_accounts(repo: Repository, *, uscc: str) -> list[SavedBankAccount]:
+    return await repo.saved_accounts_of(uscc)
 
 
-# --- expiry -----------------------------------------------------------------------------
+# --- expiry and reminders ------------------------------------------------------------------
 
 
 async def expire_overdue(repo: Repository, *, now: datetime, emit: Emit) -> int:
@@ -696,8 +1003,40 @@ async def expire_overdue(repo: Repository, *, now: datetime, emit: Emit) -> int:
             details={"confirmation_id": str(confirmation.confirmation_id)},
             at=now,
         )
+        await repo.add_notification(notices.expired(entitlement, confirmation, now=now))
         expired += 1
     return expired
+
+
+async def send_reminders(repo: Repository, *, now: datetime, days_before: Sequence[int]) -> int:
+    """Remind each pending request once per lead time in `days_before` (e.g. 7 and 1
+    days before its deadline); returns how many reminders were written. A request
+    that reaches several lead times at once (the sweep was down) gets one reminder,
+    the nearest; a lead time longer than the request's whole window is skipped."""
+    if not days_before:
+        return 0
+    today = shanghai_today(now)
+    leads = sorted(set(days_before))
+    sent = 0
+    for confirmation, entitlement, claimed in await repo.claim_reminder_candidates(
+        today, today + timedelta(days=leads[-1])
+    ):
+        days_left = (confirmation.deadline - today).days
+        lead = next((d for d in leads if d >= days_left), None)
+        requested_on = confirmation.created_at.astimezone(SHANGHAI).date()
+        if lead is None or lead in claimed or (confirmation.deadline - requested_on).days <= lead:
+            continue
+        await repo.add_reminder(
+            ReminderSent(
+                confirmation_id=confirmation.confirmation_id,
+                deadline=confirmation.deadline,
+                days_before=lead,
+                sent_at=now,
+            )
+        )
+        await repo.add_notification(notices.reminder(entitlement, confirmation, days_left=days_left, now=now))
+        sent += 1
+    return sent
 
 
 async def _close(

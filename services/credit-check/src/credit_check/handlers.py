@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from credit_check import service
 from credit_check.repository import CreditRepository
 from mianshen_shared import city as city_config
-from mianshen_shared.events.catalog import ConfirmationAccepted, DepartmentRecordSubmitted
+from mianshen_shared.events.catalog import ConfirmationAccepted, ConfirmationRevoked, DepartmentRecordSubmitted
 from mianshen_shared.messaging import UnitOfWork
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -18,7 +18,12 @@ async def on_department_record(event: DepartmentRecordSubmitted, uow: UnitOfWork
     city = city_config.current()
     if not service.is_credit_record(city, event.record_type):
         return  # another department's data; eligibility handles it
-    await service.record_credit(CreditRepository(uow.session), city=city, record=event, now=datetime.now(UTC))
+    now = datetime.now(UTC)
+    changes = await service.record_credit(
+        CreditRepository(uow.session), city=city, record=event, today=now.astimezone(SHANGHAI).date(), now=now
+    )
+    for payload in changes:
+        await uow.emit(payload, key=payload.uscc)
 
 
 async def on_confirmation_accepted(event: ConfirmationAccepted, uow: UnitOfWork) -> None:
@@ -29,8 +34,13 @@ async def on_confirmation_accepted(event: ConfirmationAccepted, uow: UnitOfWork)
     await uow.emit(assessed, key=event.uscc)
 
 
+async def on_confirmation_revoked(event: ConfirmationRevoked, uow: UnitOfWork) -> None:
+    await service.acceptance_revoked(CreditRepository(uow.session), revoked=event)
+
+
 HANDLERS = {
     "department.record.submitted": on_department_record,
     "confirmation.accepted": on_confirmation_accepted,
+    "confirmation.revoked": on_confirmation_revoked,
 }
 CONSUMED_TOPICS = ["department-records", "confirmations"]

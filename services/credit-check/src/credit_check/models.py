@@ -34,17 +34,42 @@ class CreditRecord(Base):
 
 
 class Assessment(Base):
-    """One credit decision for one accepted entitlement, and the records it rested on."""
+    """One credit decision for one acceptance, and the records it rested on.
+
+    An acceptance has one assessment, plus one more each time a hold is released:
+    the history of decisions stays, the newest is the one in force."""
 
     __tablename__ = "assessments"
 
     assessment_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
-    confirmation_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, unique=True)
+    confirmation_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, index=True)
     entitlement_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, index=True)
     uscc: Mapped[str] = mapped_column(sa.String(18), index=True)
     decision: Mapped[str] = mapped_column(sa.String(10))
     reasons: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON)
     assessed_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    # Credit standing (0002): None only on decisions made before acceptances had ids.
+    acceptance_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, nullable=True, index=True)
+    red_records: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON, default=list)
+    supersedes: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, nullable=True)
+
+
+class Acceptance(Base):
+    """An acceptance as credit-check was told it, kept so a hold can be released later
+    with the same entitlement, amount and sealed account (never opened here)."""
+
+    __tablename__ = "acceptances"
+    __table_args__ = (sa.Index("ix_acceptances_decision", "decision"),)
+
+    acceptance_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    confirmation_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid)
+    entitlement_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, index=True)
+    uscc: Mapped[str] = mapped_column(sa.String(18), index=True)
+    accepted: Mapped[dict[str, Any]] = mapped_column(sa.JSON)  # the ConfirmationAccepted payload
+    decision: Mapped[str] = mapped_column(sa.String(10))  # the decision in force: cleared / held
+    assessment_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid)  # the assessment in force
+    revoked_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
 
 
 outbox_table, processed_events_table = messaging_tables(Base.metadata)

@@ -142,4 +142,24 @@ class FeedDay(Base):
     last_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
 
 
+# --- 回头看 (overpayment detection) ------------------------------------------------
+
+
+class Overpayment(Base):
+    """回头看: a paid entitlement found to be owed less after its facts were corrected
+    or revoked. One row per entitlement and amount now due, so the same finding is
+    announced once however often it is made again."""
+
+    __tablename__ = "overpayments"
+
+    entitlement_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    due_fen: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    uscc: Mapped[str] = mapped_column(sa.String(18), index=True)
+    policy_id: Mapped[str] = mapped_column(sa.String(120))
+    paid_fen: Mapped[int] = mapped_column(sa.BigInteger)
+    record_id: Mapped[str] = mapped_column(sa.String(128))  # the corrected or revoked record
+    reason: Mapped[str] = mapped_column(sa.Text)
+    detected_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+
+
 outbox_table, processed_events_table = messaging_tables(Base.metadata)

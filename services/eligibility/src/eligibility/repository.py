@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from eligibility.models import AwardHistory, Entitlement, Fact, FeedDay, Policy, ReevaluationJob
+from eligibility.models import AwardHistory, Entitlement, Fact, FeedDay, Overpayment, Policy, ReevaluationJob
 from eligibility.supervision import DayCount
 
 # Jobs a worker still has to finish.
@@ -130,6 +130,15 @@ class EligibilityRepository:
 
     async def add_award(self, award: AwardHistory) -> None:
         self._session.add(award)
+        await self._session.flush()
+
+    # --- 回头看 (overpayments)
+
+    async def get_overpayment(self, entitlement_id: uuid.UUID, due_fen: int) -> Overpayment | None:
+        return await self._session.get(Overpayment, (entitlement_id, due_fen))
+
+    async def add_overpayment(self, overpayment: Overpayment) -> None:
+        self._session.add(overpayment)
         await self._session.flush()
 
     # --- re-evaluation

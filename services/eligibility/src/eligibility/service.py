@@ -10,7 +10,9 @@ redelivered or repeated push announces nothing.
 What a policy has already paid an enterprise (`award_history`, kept from
 `payment.issued`) goes into every evaluation, so 级差, caps, 首次 and 不重复 are
 decided against real payments; a paid (settled) entitlement is never changed or
-withdrawn here — an overpayment found later is for 回头看 to recover.
+withdrawn here — an overpayment found later is for 回头看 to recover: when a record
+behind a paid entitlement is corrected or revoked and the policy now owes less than
+was paid, `entitlement.overpaid` is announced (once per entitlement and amount due).
 
 Publishing or retiring a policy (or an operator's request) creates a re-evaluation
 job; a background worker runs it in chunks (see `reevaluate_next_chunk`).
@@ -26,12 +28,13 @@ from datetime import date, datetime
 from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
-from eligibility.models import AwardHistory, Entitlement, Fact, Policy, ReevaluationJob
+from eligibility.models import AwardHistory, Entitlement, Fact, Overpayment, Policy, ReevaluationJob
 from mianshen_shared import rules
 from mianshen_shared.city import City
 from mianshen_shared.events.catalog import (
     DepartmentRecordSubmitted,
     EntitlementDetermined,
+    EntitlementOverpaid,
     Explanation,
     PaymentIssued,
     PolicyPublished,
@@ -40,6 +43,7 @@ from mianshen_shared.events.catalog import (
 from mianshen_shared.messaging import Rejected
 from mianshen_shared.money import format_yuan
 from mianshen_shared.problems import ProblemError
+from mianshen_shared.rules.settlement import TRANCHE_SEPARATOR, group_of
 
 # Fixed forever: entitlement ids derive from it, and other services key on those ids.
 ENTITLEMENT_NAMESPACE = uuid.UUID("5f0c7d2e-8a61-4c1b-9e3a-2d4b6f81a9c7")
@@ -48,6 +52,8 @@ REEVALUATION_BATCH = 500
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 Change = Literal["new", "changed", "withdrawn"]
+# What handling department records may announce.
+Announcement = EntitlementDetermined | EntitlementOverpaid
 
 
 class Repository(Protocol):
@@ -78,6 +84,8 @@ class Repository(Protocol):
     async def get_job(self, job_id: uuid.UUID) -> ReevaluationJob | None: ...
     async def open_jobs_for(self, policy_id: str) -> list[ReevaluationJob]: ...
     async def lock_open_job(self, job_id: uuid.UUID) -> ReevaluationJob | None: ...
+    async def get_overpayment(self, entitlement_id: uuid.UUID, due_fen: int) -> Overpayment | None: ...
+    async def add_overpayment(self, overpayment: Overpayment) -> None: ...
 
 
 class EntitlementSink(Protocol):
@@ -99,6 +107,18 @@ def compile_and_cache(document: dict[str, Any]) -> rules.CompiledPolicy:
     policy = rules.compile_policy(document)
     _compiled[(policy.id, policy.version)] = policy
     return policy
+
+
+_confirmation_days: dict[tuple[str, int], int | None] = {}
+
+
+def confirmation_days(policy: rules.CompiledPolicy) -> int | None:
+    """The policy's 意愿确认期限 (`procedure.confirmation_days`); None when it sets none."""
+    key = (policy.id, policy.version)
+    if key not in _confirmation_days:
+        days = (policy.document.get("procedure") or {}).get("confirmation_days")
+        _confirmation_days[key] = days if isinstance(days, int) else None
+    return _confirmation_days[key]
 
 
 async def published_policies(repo: Repository) -> list[rules.CompiledPolicy]:
@@ -173,10 +193,11 @@ class PolicyRef:
     version: int
     title: str
     benefit_kind: str
+    confirmation_days: int | None = None
 
     @classmethod
     def of(cls, policy: rules.CompiledPolicy) -> PolicyRef:
-        return cls(policy.id, policy.version, policy.title, policy.benefit_kind)
+        return cls(policy.id, policy.version, policy.title, policy.benefit_kind, confirmation_days(policy))
 
 
 async def _apply(
@@ -225,6 +246,7 @@ async def _apply(
                 benefit_kind=row.benefit_kind,  # type: ignore[arg-type]
                 explanation=d.explanation,
                 determined_at=now,
+                confirmation_days=policy.confirmation_days,
             )
         )
     return events
@@ -307,6 +329,102 @@ async def _redetermine(
 def _name_from(facts: Iterable[Fact]) -> str | None:
     named = [f for f in facts if f.enterprise_name]
     return max(named, key=lambda f: f.updated_at).enterprise_name if named else None
+
+
+# --- 回头看: what a corrected record means for what was already paid ----------------------
+
+
+def _rests_on(row: Entitlement, record_id: str) -> bool:
+    return any(f.get("record_id") == record_id for f in row.explanation.get("facts", []))
+
+
+def _tranche(award_key: str) -> int:
+    _, sep, number = award_key.partition(TRANCHE_SEPARATOR)
+    return int(number) if sep and number.isdigit() else 1
+
+
+async def detect_overpayments(
+    repo: Repository,
+    *,
+    uscc: str,
+    enterprise_name: str | None,
+    policies: Sequence[rules.CompiledPolicy],
+    facts: Sequence[Fact],
+    entitlements: Iterable[Entitlement],
+    record: DepartmentRecordSubmitted,
+    record_label: str,
+    now: datetime,
+) -> list[EntitlementOverpaid]:
+    """Paid entitlements resting on `record` (just corrected or revoked) that the
+    policy, evaluated on the corrected facts, now owes less than was paid.
+
+    What is due for an award is what the facts support as if nothing had been paid;
+    it is shared out over the group's paid tranches in the order they were paid, so a
+    later top-up is the first to fall. A finding is announced once per entitlement
+    and amount due. The settled entitlement itself is left as it is: recovering the
+    difference is a case for an operator, not a re-determination.
+    """
+    settled = [row for row in entitlements if row.settled_at is not None and row.paid_fen is not None]
+    if not any(_rests_on(row, record.record_id) for row in settled):
+        return []
+    rule_facts = _as_rule_facts(facts)
+    verb = "撤销" if record.action == "revoke" else "更正"
+    out: list[EntitlementOverpaid] = []
+    for policy in policies:
+        paid = [row for row in settled if row.policy_id == policy.id]
+        groups = {group_of(row.award_key) for row in paid if _rests_on(row, record.record_id)}
+        if not groups:
+            continue
+        awards = {a.award_key: a for a in _evaluate(policy, uscc, rule_facts, ())}
+        for group in sorted(groups):
+            award = awards.get(group)
+            remaining = award.amount_fen if award is not None else 0
+            tranches = sorted((r for r in paid if group_of(r.award_key) == group), key=lambda r: _tranche(r.award_key))
+            for row in tranches:
+                paid_fen = row.paid_fen or 0
+                due = min(paid_fen, remaining)
+                remaining -= due
+                if due >= paid_fen or await repo.get_overpayment(row.entitlement_id, due) is not None:
+                    continue
+                reason = (
+                    f"{record_label}（{record.record_id}）已{verb}，按{verb}后的数据本项应得{format_yuan(due)}，"
+                    f"已兑现{format_yuan(paid_fen)}，多兑现{format_yuan(paid_fen - due)}，待核实处理。"
+                )
+                await repo.add_overpayment(
+                    Overpayment(
+                        entitlement_id=row.entitlement_id,
+                        due_fen=due,
+                        uscc=uscc,
+                        policy_id=row.policy_id,
+                        paid_fen=paid_fen,
+                        record_id=record.record_id,
+                        reason=reason,
+                        detected_at=now,
+                    )
+                )
+                out.append(
+                    EntitlementOverpaid(
+                        entitlement_id=row.entitlement_id,
+                        uscc=uscc,
+                        enterprise_name=enterprise_name,
+                        policy_id=row.policy_id,
+                        policy_version=row.policy_version,
+                        award_key=row.award_key,
+                        paid_fen=paid_fen,
+                        due_fen=due,
+                        explanation=award.explanation if award is not None and due > 0 else None,
+                        reason=reason,
+                        detected_at=now,
+                    )
+                )
+    return out
+
+
+def _record_label(city: City, record: DepartmentRecordSubmitted) -> str:
+    record_type = city.record_types.get(record.record_type)
+    department = city.departments.get(record.department)
+    name = f"“{record_type.name}”数据" if record_type is not None else f"{record.record_type}数据"
+    return f"{department.name}报送的{name}" if department is not None else name
 
 
 # --- department records -----------------------------------------------------------
@@ -392,8 +510,9 @@ async def _store_fact(repo: Repository, record: DepartmentRecordSubmitted, now: 
 
 async def record_submitted(
     repo: Repository, *, city: City, record: DepartmentRecordSubmitted, now: datetime
-) -> list[EntitlementDetermined]:
-    """Store one department record and announce every entitlement it changes."""
+) -> list[Announcement]:
+    """Store one department record and announce every entitlement it changes, and
+    every paid entitlement it shows was overpaid."""
     if not validate_record(city, record):
         return []
     usccs, record_types = await _store_fact(repo, record, now)
@@ -402,21 +521,34 @@ async def record_submitted(
     policies = [p for p in await published_policies(repo) if p.input_record_types & record_types]
     if not policies:
         return []
-    events: list[EntitlementDetermined] = []
+    events: list[Announcement] = []
     policy_ids = [p.id for p in policies]
     history = prior_awards(await repo.history_of(sorted(usccs), policy_ids))
     for uscc in sorted(usccs):
         facts = await repo.active_facts(uscc)
+        entitlements = await repo.entitlements_of([uscc], policy_ids)
+        name = record.enterprise_name if uscc == record.uscc else _name_from(facts)
         events += await _redetermine(
             repo,
             uscc=uscc,
-            enterprise_name=record.enterprise_name if uscc == record.uscc else _name_from(facts),
+            enterprise_name=name,
             policies=policies,
             facts=facts,
-            entitlements=await repo.entitlements_of([uscc], policy_ids),
+            entitlements=entitlements,
             history=history.get(uscc, {}),
             now=now,
             withdrawal_reason="企业数据已更新或撤销，不再符合政策条件，",
+        )
+        events += await detect_overpayments(
+            repo,
+            uscc=uscc,
+            enterprise_name=name,
+            policies=policies,
+            facts=facts,
+            entitlements=entitlements,
+            record=record,
+            record_label=_record_label(city, record),
+            now=now,
         )
     return events
 
@@ -458,7 +590,7 @@ class _BatchState:
 
 async def records_submitted(
     repo: Repository, *, city: City, records: Sequence[DepartmentRecordSubmitted], now: datetime
-) -> list[list[EntitlementDetermined]]:
+) -> list[list[Announcement]]:
     """Store a run of department records and announce every entitlement each one
     changes: the same determinations, in the same order, as `record_submitted`
     called on each record in turn, but with a fixed number of queries for the run.
@@ -467,7 +599,7 @@ async def records_submitted(
     """
     keeps = [validate_record(city, record) for record in records]
     kept = [record for record, keep in zip(records, keeps, strict=True) if keep]
-    out: list[list[EntitlementDetermined]] = [[] for _ in records]
+    out: list[list[Announcement]] = [[] for _ in records]
     if not kept:
         return out
     stored = {fact.record_id: fact for fact in await repo.facts_by_ids(sorted({r.record_id for r in kept}))}
@@ -503,16 +635,28 @@ async def records_submitted(
             continue
         for uscc in sorted(change.usccs):
             facts = state.active_facts(uscc)
+            name = record.enterprise_name if uscc == record.uscc else _name_from(facts)
             out[index] += await _redetermine(
                 state,
                 uscc=uscc,
-                enterprise_name=record.enterprise_name if uscc == record.uscc else _name_from(facts),
+                enterprise_name=name,
                 policies=applying,
                 facts=facts,
                 entitlements=list(state.entitlements[uscc]),
                 history=state.history.get(uscc, {}),
                 now=now,
                 withdrawal_reason="企业数据已更新或撤销，不再符合政策条件，",
+            )
+            out[index] += await detect_overpayments(
+                repo,
+                uscc=uscc,
+                enterprise_name=name,
+                policies=applying,
+                facts=facts,
+                entitlements=state.entitlements[uscc],
+                record=record,
+                record_label=_record_label(city, record),
+                now=now,
             )
     if created:
         await repo.add_facts(created)

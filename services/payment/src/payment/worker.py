@@ -20,9 +20,11 @@ from mianshen_shared.db import transaction
 from mianshen_shared.events.catalog import Payload
 from mianshen_shared.messaging import Outbox
 from mianshen_shared.runtime import Runtime
+from mianshen_shared.sealing import Sealer
 from payment import service
 from payment.config import Settings
 from payment.finance import FinanceClient
+from payment.money import SessionMoney
 from payment.repository import PaymentRepository
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,7 @@ class PaymentWorker:
         finance: service.FinanceGateway,
         policy: service.RetryPolicy,
         payer_budget_code: str,
+        sealer: Sealer | None = None,
         batch_size: int = 10,
         poll_seconds: float = 0.5,
         notify: Callable[[], None] = lambda: None,
@@ -51,6 +54,7 @@ class PaymentWorker:
         self._finance = finance
         self._policy = policy
         self._payer_budget_code = payer_budget_code
+        self._sealer = sealer or Sealer.from_config("")
         self._batch_size = batch_size
         self._poll = poll_seconds
         self._notify = notify
@@ -73,14 +77,26 @@ class PaymentWorker:
                 await asyncio.sleep(self._poll)
 
     async def run_once(self) -> int:
+        emitted = False
         async with transaction(self._sessions) as session:
+
+            async def emit(payload: Payload, *, key: str, correlation_id: str) -> None:
+                nonlocal emitted
+                await self._outbox.add(session, payload, key=key, correlation_id=correlation_id)
+                emitted = True
+
             steps = await service.claim(
                 PaymentRepository(session),
                 now=self._clock(),
                 limit=self._batch_size,
                 policy=self._policy,
                 payer_budget_code=self._payer_budget_code,
+                money=SessionMoney(session),
+                sealer=self._sealer,
+                emit=emit,
             )
+        if emitted:
+            self._notify()
         await asyncio.gather(*(self._complete(step) for step in steps))
         return len(steps)
 
@@ -96,7 +112,13 @@ class PaymentWorker:
                     emitted = True
 
                 await service.record_outcome(
-                    PaymentRepository(session), step, result, policy=self._policy, now=self._clock(), emit=emit
+                    PaymentRepository(session),
+                    step,
+                    result,
+                    policy=self._policy,
+                    now=self._clock(),
+                    emit=emit,
+                    money=SessionMoney(session),
                 )
             log.info(
                 "payment step done",
@@ -117,6 +139,7 @@ def policy_from(settings: Settings) -> service.RetryPolicy:
         base_seconds=settings.payment_retry_base_seconds,
         max_seconds=settings.payment_retry_max_seconds,
         lease_seconds=settings.finance_timeout_seconds + 30.0,
+        credit_recheck_seconds=settings.credit_recheck_seconds,
     )
 
 
@@ -131,6 +154,7 @@ async def payment_worker(runtime: Runtime) -> Any:
         finance=finance,
         policy=policy_from(settings),
         payer_budget_code=settings.payer_budget_code,
+        sealer=Sealer.from_config(settings.account_keys, environment=settings.environment),
         batch_size=settings.payment_batch_size,
         poll_seconds=settings.payment_poll_seconds,
         notify=runtime.notify_relay,

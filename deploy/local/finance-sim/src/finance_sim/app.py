@@ -15,7 +15,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from finance_sim.faults import Faults
-from finance_sim.schemas import FaultCreate, InstructionCreate, InstructionRead, Statement
+from finance_sim.schemas import (
+    Allocation,
+    Allocations,
+    AllocationsSet,
+    FaultCreate,
+    InstructionCreate,
+    InstructionRead,
+    ReturnCreate,
+    Statement,
+)
 from finance_sim.store import KeyConflict, Store
 
 log = logging.getLogger("finance_sim")
@@ -92,7 +101,31 @@ def create_app(
             count=len(instructions),
             total_amount_fen=sum(i.amount_fen for i in instructions),
             instructions=instructions,
+            returned=store.returned_on(day),
         )
+
+    @app.get("/api/v1/budgets", response_model=Allocations)
+    async def budgets(year: Annotated[int, Query(ge=2000, le=2100)]) -> Allocations:
+        return Allocations(
+            year=year,
+            allocations=[
+                Allocation(budget_code=code, policy_id=policy_id, amount_fen=fen)
+                for code, policy_id, fen in store.allocations(year)
+            ],
+        )
+
+    @app.put("/_sim/budgets/{year}", response_model=Allocations, include_in_schema=False)
+    async def set_budgets(year: int, body: AllocationsSet) -> Allocations:
+        store.set_allocations(year, [(a.budget_code, a.policy_id, a.amount_fen) for a in body.allocations])
+        return Allocations(year=year, allocations=body.allocations)
+
+    @app.post("/_sim/instructions/{idempotency_key}/return", response_model=InstructionRead, include_in_schema=False)
+    async def return_instruction(idempotency_key: str, body: ReturnCreate) -> Response:
+        """Play the payee's bank sending a settled payment back (退票)."""
+        instruction = store.mark_returned(idempotency_key, body.reason)
+        if instruction is None:
+            return _error(404, "instruction_not_found", "未找到该幂等键对应的支付指令")
+        return JSONResponse(instruction.model_dump(mode="json"))
 
     @app.post("/_sim/faults", status_code=201, include_in_schema=False)
     async def arm_fault(spec: FaultCreate) -> dict[str, Any]:

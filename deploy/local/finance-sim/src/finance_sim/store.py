@@ -33,7 +33,16 @@ CREATE TABLE IF NOT EXISTS submissions (
     idempotency_key TEXT PRIMARY KEY,
     attempts INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS allocations (
+    fiscal_year INTEGER NOT NULL,
+    policy_id TEXT NOT NULL,
+    budget_code TEXT NOT NULL,
+    amount_fen INTEGER NOT NULL,
+    PRIMARY KEY (fiscal_year, policy_id)
+);
 """
+# Columns added after the first release; a simulator database from before gets them on open.
+_ADDED_COLUMNS = {"returned_at": "TEXT", "return_reason": "TEXT"}
 
 
 class KeyConflict(Exception):
@@ -49,6 +58,10 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        present = {r["name"] for r in self._db.execute("PRAGMA table_info(instructions)")}
+        for column, kind in _ADDED_COLUMNS.items():
+            if column not in present:
+                self._db.execute(f"ALTER TABLE instructions ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         self._db.close()
@@ -92,19 +105,57 @@ class Store:
 
     def settled_on(self, day: date) -> list[InstructionRead]:
         """Instructions settled on a Beijing-time calendar day."""
-        start = datetime(day.year, day.month, day.day, tzinfo=SHANGHAI).astimezone(UTC)
-        end = start + timedelta(days=1)
+        start, end = _day_bounds(day)
         rows = self._db.execute(
             "SELECT * FROM instructions WHERE settled_at >= ? AND settled_at < ? ORDER BY settled_at",
             (_stamp(start), _stamp(end)),
         )
         return [_read(r) for r in rows]
 
+    def mark_returned(self, key: str, reason: str) -> InstructionRead | None:
+        """The payee's bank sent a settled payment back. Once: a second call changes nothing."""
+        self._db.execute(
+            "UPDATE instructions SET status = 'returned', returned_at = ?, return_reason = ? "
+            "WHERE idempotency_key = ? AND status = 'settled'",
+            (_stamp(datetime.now(UTC)), reason, key),
+        )
+        return self.get(key)
+
+    def returned_on(self, day: date) -> list[InstructionRead]:
+        start, end = _day_bounds(day)
+        rows = self._db.execute(
+            "SELECT * FROM instructions WHERE returned_at >= ? AND returned_at < ? ORDER BY returned_at",
+            (_stamp(start), _stamp(end)),
+        )
+        return [_read(r) for r in rows]
+
+    def set_allocations(self, year: int, allocations: list[tuple[str, str, int]]) -> None:
+        """(budget code, policy id, fen) for the year, replacing what was there."""
+        self._db.execute("BEGIN")
+        self._db.execute("DELETE FROM allocations WHERE fiscal_year = ?", (year,))
+        self._db.executemany(
+            "INSERT INTO allocations (fiscal_year, policy_id, budget_code, amount_fen) VALUES (?, ?, ?, ?)",
+            [(year, policy_id, code, fen) for code, policy_id, fen in allocations],
+        )
+        self._db.execute("COMMIT")
+
+    def allocations(self, year: int) -> list[tuple[str, str, int]]:
+        rows = self._db.execute(
+            "SELECT budget_code, policy_id, amount_fen FROM allocations WHERE fiscal_year = ? ORDER BY policy_id",
+            (year,),
+        )
+        return [(r["budget_code"], r["policy_id"], r["amount_fen"]) for r in rows]
+
     def _row(self, key: str) -> sqlite3.Row | None:
         row: sqlite3.Row | None = self._db.execute(
             "SELECT * FROM instructions WHERE idempotency_key = ?", (key,)
         ).fetchone()
         return row
+
+
+def _day_bounds(day: date) -> tuple[datetime, datetime]:
+    start = datetime(day.year, day.month, day.day, tzinfo=SHANGHAI).astimezone(UTC)
+    return start, start + timedelta(days=1)
 
 
 def _stamp(moment: datetime) -> str:
@@ -128,4 +179,6 @@ def _read(row: sqlite3.Row) -> InstructionRead:
         purpose=body["purpose"],
         reference=body["reference"],
         settled_at=datetime.fromisoformat(row["settled_at"]),
+        returned_at=datetime.fromisoformat(row["returned_at"]) if row["returned_at"] else None,
+        return_reason=row["return_reason"],
     )

@@ -42,6 +42,15 @@ class SimulatorProcess:
             response.raise_for_status()
             return list(response.json())
 
+    async def return_instruction(self, idempotency_key: str, reason: str = "收款账户已销户，资金退回") -> None:
+        async with httpx.AsyncClient(base_url=self.url) as client:
+            response = await client.post(f"/_sim/instructions/{idempotency_key}/return", json={"reason": reason})
+            response.raise_for_status()
+
+    async def set_budgets(self, year: int, allocations: list[dict[str, Any]]) -> None:
+        async with httpx.AsyncClient(base_url=self.url) as client:
+            (await client.put(f"/_sim/budgets/{year}", json={"allocations": allocations})).raise_for_status()
+
     async def submissions(self) -> dict[str, int]:
         async with httpx.AsyncClient(base_url=self.url) as client:
             response = await client.get("/_sim/submissions")
