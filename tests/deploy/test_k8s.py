@@ -13,6 +13,7 @@ import copy
 import functools
 import importlib
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -45,7 +46,9 @@ DOCKERFILES = {
     **{svc: REPO_ROOT / "services" / svc / "Dockerfile" for svc in SERVICES},
     "gateway": REPO_ROOT / "gateway" / "Dockerfile",
     "finance-sim": REPO_ROOT / "deploy" / "local" / "finance-sim" / "Dockerfile",
+    "frontend-sim": REPO_ROOT / "deploy" / "local" / "frontend-sim" / "Dockerfile",
 }
+SIMULATORS = ("finance-sim", "frontend-sim")
 
 
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -176,9 +179,10 @@ def test_every_platform_process_has_a_deployment_and_a_service() -> None:
         assert service["spec"]["selector"] == of_kind(docs, "Deployment")[name]["spec"]["selector"]["matchLabels"]
 
 
-def test_finance_simulator_runs_only_in_dev() -> None:
-    assert "finance-sim" in of_kind(overlay("dev"), "Deployment")
-    assert "finance-sim" not in of_kind(overlay("prod"), "Deployment")
+@pytest.mark.parametrize("name", SIMULATORS)
+def test_each_simulator_runs_only_in_dev(name: str) -> None:
+    assert name in of_kind(overlay("dev"), "Deployment")
+    assert name not in of_kind(overlay("prod"), "Deployment")
 
 
 def test_every_database_service_has_a_migration_job_that_runs_its_alembic_migrations() -> None:
@@ -226,10 +230,10 @@ def test_each_workload_runs_hardened(name: str) -> None:
         assert "memory" in container["resources"]["limits"]
 
 
-@pytest.mark.parametrize("name", [*PLATFORM, "finance-sim"])
+@pytest.mark.parametrize("name", [*PLATFORM, *SIMULATORS])
 def test_each_server_is_probed_for_startup_liveness_and_readiness(name: str) -> None:
     container = pod_spec(WORKLOADS[f"Deployment/{name}"])["containers"][0]
-    ready_path = "/healthz" if name == "finance-sim" else "/readyz"  # the simulator has no dependencies
+    ready_path = "/healthz" if name in SIMULATORS else "/readyz"  # the simulators have no dependencies
     assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["readinessProbe"]["httpGet"]["path"] == ready_path
@@ -246,6 +250,8 @@ def test_each_service_starts_with_the_configuration_it_is_given(name: str, monke
     for var in container.get("env", []):
         if "value" in var:
             env[var["name"]] = re.sub(r"\$\((\w+)\)", "secret", var["value"])
+        elif "secretKeyRef" in var.get("valueFrom", {}):
+            env[var["name"]] = "secret"
     settings_cls = importlib.import_module(SETTINGS[name]).Settings
     for key in env:
         if key.startswith("MIANSHEN_"):
@@ -364,6 +370,17 @@ def test_only_payment_reaches_the_finance_system() -> None:
     assert [peer["ipBlock"] for rule in prod["egress"] for peer in rule["to"]]
 
 
+def test_only_confirmation_reaches_the_front_ends() -> None:
+    dev = overlay("dev")
+    policies = list(of_kind(dev, "NetworkPolicy").values())
+    p = pods(dev)
+    assert allowed(policies, p["confirmation"], p["frontend-sim"], DEFAULT_PORTS["frontend-sim"])
+    assert not allowed(policies, p["payment"], p["frontend-sim"], DEFAULT_PORTS["frontend-sim"])
+    prod = of_kind(overlay("prod"), "NetworkPolicy")["confirmation-to-frontends"]["spec"]
+    assert prod["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "confirmation"
+    assert [peer["ipBlock"] for rule in prod["egress"] for peer in rule["to"]]
+
+
 # --- production overlay ---------------------------------------------------------------------
 
 
@@ -454,6 +471,17 @@ def test_dev_points_payment_at_the_simulator_and_keeps_no_backups() -> None:
     assert payment_config["data"]["MIANSHEN_FINANCE_URL"] == "http://finance-sim:8090"
     assert not of_kind(infra, "ScheduledBackup")
     assert {d["spec"]["replicas"] for d in of_kind(infra, "KafkaTopic").values()} == {1}
+
+
+@needs_tools
+def test_dev_points_confirmation_at_the_front_end_simulator() -> None:
+    configs = of_kind(build("dev"), "ConfigMap")
+    config = next(doc for name, doc in configs.items() if name.startswith("confirmation-config"))
+    sim = f"http://frontend-sim:{DEFAULT_PORTS['frontend-sim']}"
+    assert json.loads(config["data"]["MIANSHEN_FRONTEND_URLS"]) == {
+        "qinqing": f"{sim}/qinqing",
+        "zhenghaoban": f"{sim}/zhenghaoban",
+    }
 
 
 @needs_tools

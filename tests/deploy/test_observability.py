@@ -429,14 +429,23 @@ def test_the_funnel_says_which_step_stands_in_for_the_public_notice() -> None:
     assert "公示" in bars["description"] and "credit" in bars["description"]
 
 
-AMOUNTS_IN_FEN = {"mianshen_paid_amount_fen_total", "mianshen_budget_fen", "mianshen_determined_amount_fen_total"}
+AMOUNTS_IN_FEN = {
+    "mianshen_paid_amount_fen_total",
+    "mianshen_budget_fen",
+    "mianshen_budget_spent_fen",
+    "mianshen_determined_amount_fen_total",
+}
+BURN_RATIOS = (
+    {"mianshen_paid_amount_fen_total", "mianshen_budget_fen"},
+    {"mianshen_budget_spent_fen", "mianshen_budget_fen"},
+)
 
 
 def test_money_is_shown_in_yuan_from_fen() -> None:
     for panel in all_panels(DASHBOARDS["money.json"]["panels"]):
         for target in panel.get("targets", []):
             amounts = {s.name for s in read_promql(target["expr"]).selectors} & AMOUNTS_IN_FEN
-            is_burn_ratio = amounts == {"mianshen_paid_amount_fen_total", "mianshen_budget_fen"}
+            is_burn_ratio = amounts in BURN_RATIOS
             if amounts and not is_burn_ratio:
                 assert target["expr"].rstrip().endswith("/ 100"), f"{panel['title']}: {target['expr']}"
 

@@ -95,9 +95,7 @@ async def _events(stack: dict, event: CreditAssessed, *, settle_seconds: float =
 
         def outcome(message) -> bool:
             envelope = parse_envelope(message.value)
-            return envelope.type in _OUTCOME_TYPES and envelope.data.get("entitlement_id") == str(
-                event.entitlement_id
-            )
+            return envelope.type in _OUTCOME_TYPES and envelope.data.get("entitlement_id") == str(event.entitlement_id)
 
         await reader.wait_for(outcome, timeout=30)
         await asyncio.sleep(settle_seconds)

@@ -20,7 +20,13 @@ from mianshen_shared import city as city_config
 from mianshen_shared import observability
 from mianshen_shared.db import transaction
 from mianshen_shared.events import Envelope
-from mianshen_shared.events.catalog import DepartmentRecordSubmitted, PaymentIssued, PolicyPublished, PolicyRetired
+from mianshen_shared.events.catalog import (
+    BenefitExecuted,
+    DepartmentRecordSubmitted,
+    PaymentIssued,
+    PolicyPublished,
+    PolicyRetired,
+)
 from mianshen_shared.messaging import DeadLetter, DeadLetterHook, UnitOfWork
 
 
@@ -83,10 +89,29 @@ async def on_payment_issued(event: PaymentIssued, uow: UnitOfWork) -> None:
         await uow.emit(entitlement, key=entitlement.uscc, correlation_id=uow.envelope.correlationid)
 
 
+async def on_benefit_executed(event: BenefitExecuted, uow: UnitOfWork) -> None:
+    # A reduction its department carried out is granted just as a payment is paid:
+    # the award history must know it, or a renewal would grant the full value again.
+    await on_payment_issued(
+        PaymentIssued(
+            uscc=event.uscc,
+            payment_id=event.instruction_id,
+            entitlement_id=event.entitlement_id,
+            policy_id=event.policy_id,
+            amount_fen=event.amount_fen,
+            idempotency_key=f"instruction-{event.instruction_id}",
+            finance_reference=event.reference,
+            issued_at=event.executed_at,
+        ),
+        uow,
+    )
+
+
 HANDLERS = {
     "policy.published": on_policy_published,
     "policy.retired": on_policy_retired,
     "payment.issued": on_payment_issued,
+    "benefit.executed": on_benefit_executed,
 }
 # A run of department records is stored and evaluated with a fixed number of queries.
 BATCH_HANDLERS = {"department.record.submitted": on_department_records}

@@ -432,4 +432,3 @@ class ObjectionRead(BaseModel):
             decided_at=objection.decided_at,
             decision_reason=objection.decision_reason,
         )
-
