@@ -152,21 +152,22 @@ class Chaos:
         self.stack = stack
         self.finance = finance
         self.rng = random.Random(seed)
-        self.victims = victims
+        self.victims = list(victims)
+        self.rng.shuffle(self.victims)
         self.kills: Counter[str] = Counter()
         self.faults: Counter[str] = Counter()
         self.stopped = False
 
-    async def run(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
+    async def run(self, kills: int) -> None:
+        while sum(self.kills.values()) < kills:
             await asyncio.sleep(self.rng.uniform(1.5, 4.0))
-            if self.rng.random() < 0.35:
-                mode = self.rng.choice(["fail", "timeout", "drop_after_apply"])
-                r = await self.finance.post("/_sim/faults", json={"mode": mode, "count": self.rng.randint(1, 3)})
-                if r.status_code < 300:
-                    self.faults[mode] += 1
-            victim = self.rng.choice(self.victims)
+            # The finance system misbehaves in each of its ways in turn as well.
+            mode = ("fail", "timeout", "drop_after_apply")[sum(self.kills.values()) % 3]
+            r = await self.finance.post("/_sim/faults", json={"mode": mode, "count": self.rng.randint(1, 3)})
+            if r.status_code < 300:
+                self.faults[mode] += 1
+            # Every kind of process dies in turn, each at a moment of the seed's choosing.
+            victim = self.victims[sum(self.kills.values()) % len(self.victims)]
             self.stack.kill(victim)
             self.kills[victim] += 1
             await asyncio.sleep(self.rng.uniform(0.0, 1.5))

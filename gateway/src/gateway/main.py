@@ -23,11 +23,11 @@ from gateway.routes_credit import ROUTERS as CREDIT_ROUTERS
 from gateway.routes_money import ROUTERS as MONEY_ROUTERS
 from gateway.routes_notice import ROUTERS as NOTICE_ROUTERS
 from gateway.service import Producer
+from mianshen_shared import logs, problems
+from mianshen_shared.web import install_request_context, kafka_check, readiness
 
 # Every /v1 router: the core (router.py) and one module per area of the money path.
 ALL_ROUTERS = [*ROUTERS, *CONFIRMATION_ROUTERS, *CREDIT_ROUTERS, *NOTICE_ROUTERS, *MONEY_ROUTERS, *CASE_ROUTERS]
-from mianshen_shared import logs, problems
-from mianshen_shared.web import install_request_context, kafka_check, readiness
 
 TAGS = [
     {"name": "departments", "description": "委办局推送数据（数据比对的输入）"},
