@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from httpx import ASGITransport, AsyncClient
@@ -13,9 +14,12 @@ from .harness import Harness
 
 
 @pytest.fixture
-async def gw() -> AsyncIterator[Harness]:
-    """The gateway in front of a fake broker and fake services."""
-    settings = Settings(messaging_enabled=False, topic_prefix="unit.")
+async def gw(tmp_path: Path) -> AsyncIterator[Harness]:
+    """The gateway in front of a fake broker and fake services, with its own
+    database in a temporary SQLite file."""
+    settings = Settings(
+        messaging_enabled=False, topic_prefix="unit.", database_url=f"sqlite+aiosqlite:///{tmp_path / 'gateway.sqlite'}"
+    )
     producer, services = FakeProducer(), FakeServices()
     app = create_app(settings, producer=producer, upstream_transport=services.transport)
     async with (

@@ -1,9 +1,10 @@
 """Composition root: what the gateway process holds — the city configuration,
 one Kafka producer and one HTTP client shared by every request.
 
-The gateway owns no database, so it has no outbox and no consumer: the producer
-is the whole of its messaging, and tests replace it (and the upstream transport)
-with fakes here.
+The gateway has no outbox and no consumer: the producer is the whole of its
+messaging, and tests replace it (and the upstream transport) with fakes here. Its
+own small database holds registered clients, consents and the audit log
+(gateway.models), migrated at start like every service's.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from typing import Annotated
 import httpx
 from aiokafka import AIOKafkaProducer
 from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from gateway.config import Settings
 from gateway.service import Producer
 from gateway.upstream import Upstreams
 from mianshen_shared import city as city_config
+from mianshen_shared import db
 from mianshen_shared.city import City
 from mianshen_shared.topics import ensure_topics
 
@@ -34,10 +37,15 @@ class Gateway:
     # Without a broker (messaging disabled, nothing injected) data-events answer 503
     # and readiness does not wait for one.
     broker_expected: bool = False
+    engine: AsyncEngine | None = None
+    sessions: async_sessionmaker[AsyncSession] | None = None
     _kafka: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
         s = self.settings
+        await db.migrate("gateway.migrations", s.database_url)
+        self.engine = db.make_engine(s.database_url)
+        self.sessions = db.make_sessionmaker(self.engine)
         self.broker_expected = self.producer is not None or s.messaging_enabled
         self.http = httpx.AsyncClient(transport=self.upstream_transport, timeout=s.upstream_timeout_seconds)
         self.upstreams = Upstreams(self.http, s)
@@ -55,6 +63,8 @@ class Gateway:
             self.producer = self._kafka = None
         if self.http is not None:
             await self.http.aclose()
+        if self.engine is not None:
+            await self.engine.dispose()
 
     def producer_ready(self) -> bool:
         # AIOKafkaProducer keeps `_closed`; injected fakes may not have it.

@@ -18,6 +18,7 @@ MIGRATIONS = {
     "confirmation": "confirmation.migrations",
     "credit-check": "credit_check.migrations",
     "payment": "payment.migrations",
+    "gateway": "gateway.migrations",
 }
 
 
