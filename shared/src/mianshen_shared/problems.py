@@ -112,5 +112,14 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+        # Imported here: the messaging package imports this module.
+        from mianshen_shared.messaging.consumer import is_transient
+
+        if is_transient(exc):
+            # The database is restarting or unreachable: the caller should simply retry.
+            log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+            response = problem(503, "database_unavailable", "数据库暂时不可用，请稍后重试", request=request)
+            response.headers["Retry-After"] = "2"
+            return response
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem(500, "internal_error", "服务内部错误，请稍后重试", request=request)

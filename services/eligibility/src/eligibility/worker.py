@@ -23,7 +23,7 @@ from eligibility.models import ReevaluationJob
 from eligibility.repository import EligibilityRepository
 from mianshen_shared.db import transaction
 from mianshen_shared.messaging import Outbox, Rejected
-from mianshen_shared.messaging.consumer import TRANSIENT
+from mianshen_shared.messaging.consumer import is_transient
 from mianshen_shared.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -65,12 +65,12 @@ class ReevaluationWorker:
                 backoff = self._poll
             except asyncio.CancelledError:
                 raise
-            except TRANSIENT as exc:
-                log.warning("re-evaluation interrupted; retrying in %.1fs: %s", backoff, exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
-                continue
             except Exception as exc:
+                if is_transient(exc):
+                    log.warning("re-evaluation interrupted; retrying in %.1fs: %s", backoff, exc)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 10.0)
+                    continue
                 log.exception("re-evaluation job %s failed", job_id)
                 if job_id is not None:
                     await self._fail(job_id, exc)
@@ -118,7 +118,9 @@ class ReevaluationWorker:
         try:
             async with transaction(self._sessions) as session:
                 await service.fail_job(EligibilityRepository(session), job_id=job_id, error=error, now=self._clock())
-        except TRANSIENT as again:
+        except Exception as again:
+            if not is_transient(again):
+                raise
             # The job stays open and is tried again once the database is back.
             log.warning("could not mark job %s failed: %s", job_id, again)
             await asyncio.sleep(self._poll)

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from mianshen_shared.db import transaction
 from mianshen_shared.events.catalog import Payload
 from mianshen_shared.messaging import Outbox
-from mianshen_shared.messaging.consumer import TRANSIENT
+from mianshen_shared.messaging.consumer import is_transient
 from mianshen_shared.runtime import Runtime
 from policy_catalog import service
 from policy_catalog.config import Settings
@@ -56,11 +56,12 @@ class Announcer:
                 await self.announce_due(today=service.shanghai_date(now), now=now)
             except asyncio.CancelledError:
                 raise
-            except TRANSIENT as exc:
-                log.warning("announcing interrupted; retrying in %.0fs: %s", self._interval, exc)
-            except Exception:
-                # Whatever was announced stays announced; the rest waits for the next round.
-                log.exception("announcing failed; retrying in %.0fs", self._interval)
+            except Exception as exc:
+                if is_transient(exc):
+                    log.warning("announcing interrupted; retrying in %.0fs: %s", self._interval, exc)
+                else:
+                    # Whatever was announced stays announced; the rest waits for the next round.
+                    log.exception("announcing failed; retrying in %.0fs", self._interval)
             await asyncio.sleep(self._interval)
 
     async def announce_due(self, *, today: date, now: datetime) -> list[tuple[str, int]]:

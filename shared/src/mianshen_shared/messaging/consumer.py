@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from sqlalchemy import Table
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from mianshen_shared import observability, tracing
@@ -35,6 +35,35 @@ log = logging.getLogger(__name__)
 
 # Failures that may pass by themselves: retry, never skip the message.
 TRANSIENT = (OperationalError, InterfaceError, OSError, ConnectionError)
+# SQLSTATEs that pass by themselves: connection exceptions (class 08), a server
+# shutting down, crashed or still starting up (57P01–57P03), too many connections
+# (53300), serialization failures and deadlocks (40001, 40P01).
+_TRANSIENT_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300", "40001", "40P01")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failure may pass by itself (retry) rather than be the message's fault
+    (dead-letter). SQLAlchemy reports some outages only as a generic DBAPIError —
+    asyncpg's "the database system is starting up" after a crash is one — so the
+    SQLSTATE of every exception in the chain is read too."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, TRANSIENT):
+            return True
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        sqlstate = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(_TRANSIENT_SQLSTATES):
+            return True
+        orig = getattr(current, "orig", None)
+        current = (
+            orig
+            if isinstance(orig, BaseException) and id(orig) not in seen
+            else (current.__cause__ or current.__context__)
+        )
+    return False
 
 
 class Rejected(Exception):
@@ -174,11 +203,12 @@ class EventConsumer:
             try:
                 await self._apply_batch(deliveries)
                 break
-            except TRANSIENT as exc:
-                log.warning("transient failure handling a batch; retrying in %.1fs: %s", backoff, exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
-            except Exception:
+            except Exception as exc:
+                if is_transient(exc):
+                    log.warning("transient failure handling a batch; retrying in %.1fs: %s", backoff, exc)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 10.0)
+                    continue
                 # Something in the batch cannot be applied: handle each message on
                 # its own so only the bad one goes to the dead-letter topic.
                 await self._apply_one_by_one(deliveries)
@@ -244,10 +274,6 @@ class EventConsumer:
                         async with self._sessions() as session, session.begin():
                             await self._apply(session, [delivery])
                     break
-                except TRANSIENT as exc:
-                    log.warning("transient failure; retrying in %.1fs: %s", backoff, exc)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 10.0)
                 except (Rejected, InvalidEvent) as exc:
                     await self._dead_letter(msg, exc.reason, exc.message, delivery.envelope)
                     break
@@ -255,6 +281,11 @@ class EventConsumer:
                     await self._dead_letter(msg, "integrity_error", f"数据约束冲突：{exc.orig}", delivery.envelope)
                     break
                 except Exception as exc:
+                    if is_transient(exc):
+                        log.warning("transient failure; retrying in %.1fs: %s", backoff, exc)
+                        await asyncio.sleep(backoff)
+                        backoff = min(backoff * 2, 10.0)
+                        continue
                     log.exception("handler failed on event %s", delivery.envelope.id)
                     await self._dead_letter(
                         msg, "handler_error", f"处理失败：{type(exc).__name__}: {exc}", delivery.envelope
