@@ -33,7 +33,9 @@ async def make_stack(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
             topic_prefix=testing.topic_prefix(),
             database_urls=urls,
             ports={name: free_port() for name in DEFAULT_PORTS},
-            extra_env=extra_env,
+            # 公示 of zero days, so payments follow acceptance within a test; the
+            # notice itself is proven by payment's own tests.
+            extra_env={"MIANSHEN_NOTICE_WORKING_DAYS_OVERRIDE": "0", **extra_env},
         )
         stacks.append(platform)
         platform.start()
