@@ -13,6 +13,7 @@ from mianshen_shared.config import REPO_ROOT
 from mianshen_shared.stack import SERVICES, LocalStack
 
 PG = "postgresql+asyncpg://postgres@127.0.0.1:55432/{}"
+REDIS = "redis://127.0.0.1:56379/0"
 
 
 def _interrupt(*_: object) -> None:
@@ -30,6 +31,8 @@ def main() -> int:
     # The demo walks sample data to payment within a minute, so its 公示 lasts zero
     # working days; without --demo every policy's own notice period applies.
     extra_env = {"MIANSHEN_NOTICE_WORKING_DAYS_OVERRIDE": "0"} if args.demo else {}
+    # Started by scripts/run (deploy/local/redis/redis.sh): the gateway's shared rate limits.
+    extra_env["MIANSHEN_RATE_LIMIT_REDIS_URL"] = REDIS
     stack = LocalStack(state_dir=args.state_dir, database_urls=urls, extra_env=extra_env)
     started = time.monotonic()
     # Ctrl-C and SIGTERM end the run wherever it is — starting, demo or waiting —

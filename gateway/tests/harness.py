@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI
 from httpx import AsyncClient, Response
 
 from gateway.config import Settings
+from gateway.testing import DevClient
 
 from .fakes import FakeProducer, FakeServices
 
@@ -22,6 +23,8 @@ class Harness:
     producer: FakeProducer
     services: FakeServices
     settings: Settings
+    bare: AsyncClient | None = None
+    registry: dict[str, DevClient] = field(default_factory=dict)
 
 
 def has_chinese(text: str) -> bool:

@@ -18,6 +18,14 @@ from .harness import Harness, assert_problem, has_chinese
 pytestmark = pytest.mark.unit
 
 
+@pytest.fixture
+def gw(gw_open: Harness) -> Harness:
+    """These tests name the operator in X-Actor or push mixed departments' batches,
+    which only an unauthenticated development gateway accepts; who may do what is
+    test_security's subject."""
+    return gw_open
+
+
 async def test_valid_batch_is_published_keyed_by_uscc_and_then_accepted(gw: Harness) -> None:
     records = [title_record(), insurance_record(), credit_record(action="revoke")]
     r = await gw.client.post("/v1/data-events", json=batch(*records), headers={"X-Correlation-ID": "push-42"})

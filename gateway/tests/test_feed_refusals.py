@@ -12,6 +12,14 @@ from .harness import Harness
 pytestmark = pytest.mark.unit
 
 
+@pytest.fixture
+def gw(gw_open: Harness) -> Harness:
+    """These tests name the operator in X-Actor or push mixed departments' batches,
+    which only an unauthenticated development gateway accepts; who may do what is
+    test_security's subject."""
+    return gw_open
+
+
 def refused(department: str, record_type: str) -> float:
     labels = {"department": department, "record_type": record_type, "outcome": "rejected"}
     return REGISTRY.get_sample_value("mianshen_feed_records_total", labels) or 0.0

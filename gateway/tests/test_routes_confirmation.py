@@ -15,6 +15,16 @@ from .fakes import ok
 from .harness import Harness, assert_problem
 
 pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def gw(gw_open: Harness) -> Harness:
+    """These tests name the operator in X-Actor or push mixed departments' batches,
+    which only an unauthenticated development gateway accepts; who may do what is
+    test_security's subject."""
+    return gw_open
+
+
 CONFIRMATION_SVC = "http://127.0.0.1:8003"
 USCC = testing.make_uscc()
 ACCOUNTS = {

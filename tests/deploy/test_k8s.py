@@ -153,7 +153,7 @@ def pods(docs: list[dict[str, Any]]) -> dict[str, Pod]:
             }
             out[name] = Pod(pod_labels(workload), ports)
     out["kafka"] = Pod({"strimzi.io/cluster": "mianshen", "strimzi.io/broker-role": "true"}, {})
-    for svc in SERVICES:
+    for svc in PLATFORM:
         out[f"{svc}-db"] = Pod({"cnpg.io/cluster": f"{svc}-db"}, {})
     return out
 
@@ -187,8 +187,8 @@ def test_each_simulator_runs_only_in_dev(name: str) -> None:
 
 def test_every_database_service_has_a_migration_job_that_runs_its_alembic_migrations() -> None:
     jobs = of_kind(resources(K8S / "base" / "migrations"), "Job")
-    assert set(jobs) == {f"{svc}-migrate" for svc in SERVICES}
-    for svc in SERVICES:
+    assert set(jobs) == {f"{svc}-migrate" for svc in PLATFORM}
+    for svc in PLATFORM:
         container = pod_spec(jobs[f"{svc}-migrate"])["containers"][0]
         assert container["command"] == ["python", "-m", "mianshen_shared.migrate", svc]
         assert container["image"] == f"mianshen/{svc}"
@@ -207,7 +207,7 @@ def test_the_migration_command_brings_a_database_to_the_newest_schema(
 
     tables = {row[0] for row in sqlite3.connect(db_file).execute("select name from sqlite_master where type='table'")}
     assert {"alembic_version", "outbox", "processed_events"} <= tables
-    assert set(migrate.MIGRATIONS) == set(SERVICES)
+    assert set(migrate.MIGRATIONS) == set(PLATFORM)
 
 
 @pytest.mark.parametrize("name", sorted(WORKLOADS))
@@ -279,7 +279,7 @@ def test_no_secret_value_is_committed_and_every_referenced_secret_has_an_origin(
     text = "\n".join(yaml.safe_dump(doc) for doc in docs)
     referenced = set(re.findall(r"secretKeyRef:\n\s+key: \w+\n\s+name: ([\w-]+)", text))
     referenced |= set(re.findall(r"accessKeyId:\n\s+key: \w+\n\s+name: ([\w-]+)", text))
-    generated_by_cnpg = {f"{svc}-db-app" for svc in SERVICES}
+    generated_by_cnpg = {f"{svc}-db-app" for svc in PLATFORM}
     example = yaml.safe_load_all((K8S / "secrets.yaml.example").read_text("utf-8"))
     documented = {doc["metadata"]["name"] for doc in example if doc}
     assert generated_by_cnpg <= referenced
@@ -313,8 +313,8 @@ def test_every_declared_topic_is_a_kafka_topic_with_its_partitions_and_retention
 def test_each_database_service_has_its_own_postgres_cluster_with_daily_backups() -> None:
     docs = resources(K8S / "base" / "infra")
     clusters, backups = of_kind(docs, "Cluster"), of_kind(docs, "ScheduledBackup")
-    assert set(clusters) == {f"{svc}-db" for svc in SERVICES}
-    for svc in SERVICES:
+    assert set(clusters) == {f"{svc}-db" for svc in PLATFORM}
+    for svc in PLATFORM:
         initdb = clusters[f"{svc}-db"]["spec"]["bootstrap"]["initdb"]
         assert initdb == {"database": svc.replace("-", "_"), "owner": svc.replace("-", "_")}
         assert backups[f"{svc}-db-daily"]["spec"]["cluster"] == {"name": f"{svc}-db"}
@@ -357,6 +357,18 @@ def test_network_blocks_paths_the_architecture_does_not_use(env: str) -> None:
     assert not allowed(policies, p["gateway"], p["payment-db"], 5432)
     assert not allowed(policies, p["payment-migrate"], p["kafka"], 9092)
     assert not allowed(policies, p["payment"], p["gateway"], DEFAULT_PORTS["gateway"])
+
+
+def test_only_the_gateway_reaches_redis_and_its_own_database() -> None:
+    docs = overlay("dev")
+    policies = list(of_kind(docs, "NetworkPolicy").values())
+    p = pods(docs)
+    assert allowed(policies, p["gateway"], p["redis"], 6379)
+    assert allowed(policies, p["gateway"], p["gateway-db"], 5432)
+    assert allowed(policies, p["gateway-migrate"], p["gateway-db"], 5432)
+    assert not allowed(policies, p["payment"], p["redis"], 6379)
+    assert not allowed(policies, p["payment"], p["gateway-db"], 5432)
+    assert not allowed(policies, p["gateway"], p["payment-db"], 5432)
 
 
 def test_only_payment_reaches_the_finance_system() -> None:

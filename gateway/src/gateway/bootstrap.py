@@ -17,8 +17,10 @@ from aiokafka import AIOKafkaProducer
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from gateway import clients
 from gateway.config import Settings
 from gateway.service import Producer
+from gateway.tokens import KeyRing
 from gateway.upstream import Upstreams
 from mianshen_shared import city as city_config
 from mianshen_shared import db
@@ -39,6 +41,8 @@ class Gateway:
     broker_expected: bool = False
     engine: AsyncEngine | None = None
     sessions: async_sessionmaker[AsyncSession] | None = None
+    # Access-token signing keys (issue 5, gateway.tokens).
+    keys: KeyRing | None = None
     _kafka: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
@@ -46,6 +50,9 @@ class Gateway:
         await db.migrate("gateway.migrations", s.database_url)
         self.engine = db.make_engine(s.database_url)
         self.sessions = db.make_sessionmaker(self.engine)
+        self.keys = KeyRing.from_config(s.gateway_signing_keys, environment=s.environment, state_dir=s.state_dir)
+        if s.bootstrap_clients_file is not None:
+            await clients.load_bootstrap(self.sessions, s.bootstrap_clients_file, city=self.city)
         self.broker_expected = self.producer is not None or s.messaging_enabled
         self.http = httpx.AsyncClient(transport=self.upstream_transport, timeout=s.upstream_timeout_seconds)
         self.upstreams = Upstreams(self.http, s)

@@ -13,10 +13,15 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from gateway import access
+from gateway.audit import AuditMiddleware
 from gateway.body_limit import BodyLimitMiddleware
 from gateway.bootstrap import Gateway, get_gateway
 from gateway.config import Settings
+from gateway.ratelimit import RateLimiter, RateLimitHeadersMiddleware
 from gateway.router import REQUEST_MODELS, ROUTERS
+from gateway.routes_audit import ROUTERS as AUDIT_ROUTERS
+from gateway.routes_auth import ROUTERS as AUTH_ROUTERS
 from gateway.routes_cases import ROUTERS as CASE_ROUTERS
 from gateway.routes_confirmation import ROUTERS as CONFIRMATION_ROUTERS
 from gateway.routes_credit import ROUTERS as CREDIT_ROUTERS
@@ -27,7 +32,16 @@ from mianshen_shared import logs, problems
 from mianshen_shared.web import install_request_context, kafka_check, readiness
 
 # Every /v1 router: the core (router.py) and one module per area of the money path.
-ALL_ROUTERS = [*ROUTERS, *CONFIRMATION_ROUTERS, *CREDIT_ROUTERS, *NOTICE_ROUTERS, *MONEY_ROUTERS, *CASE_ROUTERS]
+ALL_ROUTERS = [
+    *ROUTERS,
+    *CONFIRMATION_ROUTERS,
+    *CREDIT_ROUTERS,
+    *NOTICE_ROUTERS,
+    *MONEY_ROUTERS,
+    *CASE_ROUTERS,
+    *AUDIT_ROUTERS,
+    *AUTH_ROUTERS,
+]
 
 TAGS = [
     {"name": "departments", "description": "委办局推送数据（数据比对的输入）"},
@@ -35,6 +49,8 @@ TAGS = [
     {"name": "policies", "description": "惠企政策清单"},
     {"name": "notices", "description": "拨付前公示名单与异议（任何人可查阅、可提出异议）"},
     {"name": "operators", "description": "运营人员：政策维护、预算、对账、异议与追回处理、绩效评估"},
+    {"name": "oauth", "description": "客户端凭据换取访问令牌（OAuth2 client credentials）"},
+    {"name": "third-party", "description": "经企业授权的第三方应用"},
 ]
 
 
@@ -49,6 +65,7 @@ def create_app(
     settings = settings or Settings()
     logs.configure(settings.service_name, settings.log_level)
     gateway = Gateway(settings=settings, producer=producer, upstream_transport=upstream_transport)
+    rate_limiter = RateLimiter.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -57,6 +74,7 @@ def create_app(
             yield
         finally:
             await gateway.stop()
+            await rate_limiter.close()
 
     app = FastAPI(
         title="免申即享开放平台网关 gateway",
@@ -66,10 +84,15 @@ def create_app(
         openapi_tags=TAGS,
     )
     app.state.gateway = gateway
+    app.state.rate_limiter = rate_limiter
     # Added before the request context so that it sits inside it: a refused body
     # still gets its request id.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RateLimitHeadersMiddleware)
+    # Inside the request context (request id), outside the routes: answers wait for their audit record.
+    app.add_middleware(AuditMiddleware)
     problems.install(app)
+    access.install(app)
     install_request_context(app, settings.service_name)
     _install_probes(app)
     for router in ALL_ROUTERS:

@@ -10,10 +10,10 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 
 from gateway import service
-from gateway.access import Audience, access
+from gateway.access import Actor, Audience, access
 from gateway.bootstrap import GatewayDep, UpstreamsDep
 from gateway.schemas import (
     AssessmentRead,
@@ -298,11 +298,6 @@ async def get_policy_guide(
 # --- operators (policy clerks, publishers, the operations team) -----------------------
 
 operators = APIRouter(prefix="/v1/operator", tags=["operators"], dependencies=[access(Audience.operator)])
-# Until client credentials arrive, the operator names themself; the catalog records
-# it and refuses a publisher who edited or submitted the same version.
-Actor = Annotated[
-    str, Header(alias="X-Actor", pattern=r"^[A-Za-z0-9._@-]{1,64}$", description="操作人员标识（职责分离依据）")
-]
 Version = Annotated[int, Path(ge=1, le=100_000, description="版本号")]
 _CHANGE_ERRORS = problem_responses(400, 403, 404, 409, 413, 415, 422, 502, 504)
 
@@ -445,7 +440,7 @@ async def policy_version_history(
 async def list_reevaluations(
     request: Request,
     upstreams: UpstreamsDep,
-    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
     params = {"limit": str(limit), "offset": str(offset)}

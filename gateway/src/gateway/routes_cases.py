@@ -9,10 +9,10 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.access import Audience, access
+from gateway.access import Actor, Audience, access
 from gateway.bootstrap import UpstreamsDep
 from gateway.router import JsonBody, problem_responses
 from mianshen_shared.api import Items
@@ -20,10 +20,6 @@ from mianshen_shared.web import EnterpriseUSCC
 
 _REFERENCE = r"^[A-Za-z0-9][A-Za-z0-9._/()（）-]{0,99}$"
 DepartmentCode = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{1,31}$", description="部门编码，如 gzw（市国资委）")]
-# The same rule as the other operator routes: the service enforces separation of duties on it.
-Actor = Annotated[
-    str, Header(alias="X-Actor", pattern=r"^[A-Za-z0-9._@-]{1,64}$", description="操作人员标识（职责分离依据）")
-]
 InstructionStatus = Annotated[
     Literal["held", "issued", "acknowledged", "refused", "cancelled"] | None,
     Query(description="按状态筛选：issued 待办理、acknowledged 已办理、refused 已退回、cancelled 已撤销"),

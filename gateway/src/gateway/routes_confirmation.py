@@ -7,10 +7,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from gateway.access import Audience, access
+from gateway.access import Audience, OptionalActor, access
 from gateway.bootstrap import UpstreamsDep
 from gateway.router import problem_responses
 from mianshen_shared.web import EnterpriseUSCC
@@ -64,9 +64,6 @@ async def list_bank_accounts(request: Request, upstreams: UpstreamsDep, uscc: En
 
 
 operator_notifications = APIRouter(prefix="/v1/operator", tags=["operators"], dependencies=[access(Audience.operator)])
-OptionalActor = Annotated[
-    str | None, Header(alias="X-Actor", pattern=r"^[A-Za-z0-9._@-]{1,64}$", description="操作人员标识")
-]
 
 
 @operator_notifications.get(
@@ -81,7 +78,7 @@ async def list_notifications(
     actor: OptionalActor = None,
     status: Annotated[Literal["pending", "delivered", "failed"] | None, Query(description="发送状态")] = None,
     uscc: Annotated[str | None, Query(pattern=r"^[0-9A-HJ-NPQRTUWXY]{18}$", description="统一社会信用代码")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Annotated[int, Query(ge=1, le=100)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
     params = {"limit": str(limit), "offset": str(offset)}

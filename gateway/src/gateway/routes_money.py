@@ -8,17 +8,14 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.access import Audience, access
+from gateway.access import Actor, Audience, access
 from gateway.bootstrap import UpstreamsDep
 from gateway.router import JsonBody, problem_responses
 from mianshen_shared.api import Items
 
-Actor = Annotated[
-    str, Header(alias="X-Actor", pattern=r"^[A-Za-z0-9._@-]{1,64}$", description="操作人员标识（职责分离依据）")
-]
 PolicyId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,119}$", description="政策编号")]
 Year = Annotated[int, Path(ge=2000, le=2100, description="预算年度（北京时间自然年）")]
 _READ_ERRORS = problem_responses(404, 422, 502, 504)
@@ -141,7 +138,7 @@ async def ledger_balance(request: Request, upstreams: UpstreamsDep) -> Response:
 async def list_reconciliations(
     request: Request,
     upstreams: UpstreamsDep,
-    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
     params = {"limit": str(limit), "offset": str(offset)}

@@ -8,22 +8,19 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.access import Audience, access
+from gateway.access import Actor, Audience, access
 from gateway.bootstrap import UpstreamsDep
 from gateway.router import JsonBody, problem_responses
 from mianshen_shared.api import Items
 
-Actor = Annotated[
-    str, Header(alias="X-Actor", pattern=r"^[A-Za-z0-9._@-]{1,64}$", description="操作人员标识（职责分离依据）")
-]
 PolicyFilter = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,119}$", description="按政策编号筛选")]
 BatchFilter = Annotated[
     str | None, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,159}$", description="公示批次，如 <政策编号>-20261125")
 ]
-Limit = Annotated[int, Query(ge=1, le=200)]
+Limit = Annotated[int, Query(ge=1, le=100)]
 Offset = Annotated[int, Query(ge=0)]
 ObjectionStatus = Annotated[
     Literal["open", "upheld", "dismissed"] | None,

@@ -2,8 +2,17 @@
 
 Upstream answers pass through unchanged (status and body, problem+json
 included), so the services stay the authority on their own errors. Only the
-gateway's own failures to reach them become 502/504 here. A GET is retried once
-after a transport error; a POST never is, since it may have been applied.
+gateway's own failures to reach them become 502/504 here.
+
+Each service has its own timeout (settings `upstream_timeouts`, falling back to
+`upstream_timeout_seconds`). Only a GET is retried — up to `upstream_retries`
+more times, with a short doubling backoff — and only when the connection could
+not be made or broke (refused, reset, closed mid-answer) or the service answered
+502/503 (it is restarting or shedding load).
+A POST or PUT is never retried, whatever happened: the service may have applied
+it before the answer was lost, and these calls move money and change status. A
+GET that timed out is not retried either, since a slow service is not helped by
+being asked twice.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from mianshen_shared.web import CORRELATION_HEADER, REQUEST_ID_HEADER
 log = logging.getLogger(__name__)
 
 Service = Literal["policy-catalog", "eligibility", "confirmation", "credit-check", "payment"]
+SERVICES: tuple[Service, ...] = ("policy-catalog", "eligibility", "confirmation", "credit-check", "payment")
 SERVICE_NAMES: dict[Service, str] = {
     "policy-catalog": "政策库服务",
     "eligibility": "数据比对服务",
@@ -34,6 +44,9 @@ _HEALTH_TIMEOUT = 2.0
 # Who performs an operator's state change; services record it and enforce
 # separation of duties on it.
 ACTOR_HEADER = "X-Actor"
+_RETRY_STATUSES = frozenset({502, 503})
+# Network failures, not timeouts: httpx.NetworkError is connect/read/write/close errors.
+_RETRY_ERRORS = (httpx.NetworkError, httpx.ConnectTimeout, httpx.RemoteProtocolError)
 
 
 class Upstreams:
@@ -46,6 +59,11 @@ class Upstreams:
             "credit-check": settings.credit_check_url,
             "payment": settings.payment_url,
         }
+        self.timeouts: dict[Service, float] = {
+            s: settings.upstream_timeouts.get(s, settings.upstream_timeout_seconds) for s in SERVICES
+        }
+        self.retries = settings.upstream_retries
+        self.backoff = settings.upstream_retry_backoff_seconds
 
     async def forward(
         self,
@@ -66,16 +84,27 @@ class Upstreams:
         }
         if actor is not None:
             headers[ACTOR_HEADER] = actor
-        attempts = 2 if method == "GET" else 1
+        attempts = 1 + self.retries if method == "GET" else 1
+        timeout = self.timeouts[service]
         for attempt in range(1, attempts + 1):
+            last = attempt == attempts
             try:
-                upstream = await self._client.request(method, url, params=params, json=json, headers=headers)
-                break
-            except httpx.TransportError as exc:
-                log.warning("%s %s failed (attempt %d): %r", method, url, attempt, exc)
-                if attempt == attempts:
+                upstream = await self._client.request(
+                    method, url, params=params, json=json, headers=headers, timeout=timeout
+                )
+            except _RETRY_ERRORS as exc:
+                log.warning("%s %s failed (attempt %d/%d): %r", method, url, attempt, attempts, exc)
+                if last:
                     raise _unreachable(service, exc) from exc
-        return _relay(service, upstream)
+            except httpx.TransportError as exc:
+                log.warning("%s %s failed (attempt %d/%d, not retried): %r", method, url, attempt, attempts, exc)
+                raise _unreachable(service, exc) from exc
+            else:
+                if last or upstream.status_code not in _RETRY_STATUSES:
+                    return _relay(service, upstream)
+                log.warning("%s %s answered %d (attempt %d/%d)", method, url, upstream.status_code, attempt, attempts)
+            await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def health(self) -> dict[str, str]:
         async def check(service: Service, base: str) -> str:

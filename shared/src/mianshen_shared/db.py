@@ -73,8 +73,8 @@ def alembic_config(migrations_package: str, url: str) -> Config:
 
 
 def upgrade_to_head(migrations_package: str, url: str) -> None:
-    # "heads": revisions added side by side all apply until a merge revision joins them.
-    command.upgrade(alembic_config(migrations_package, url), "heads")
+    # "head", not "heads": two unmerged branches are a mistake to fail on.
+    command.upgrade(alembic_config(migrations_package, url), "head")
 
 
 async def migrate(migrations_package: str, url: str) -> None:

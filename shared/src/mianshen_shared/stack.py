@@ -103,6 +103,7 @@ class LocalStack:
         if name == "gateway":
             for svc in SERVICES:
                 env[f"MIANSHEN_{svc.upper().replace('-', '_')}_URL"] = f"http://127.0.0.1:{self.ports[svc]}"
+            env["MIANSHEN_AUTH_REQUIRED"] = "false"  # until the stacks' callers authenticate (issue 5)
         argv = [sys.executable, "-m", "mianshen_shared.serve", name, "--port", str(port)]
         return Proc(name, argv, env, port, log, "/readyz")
 
