@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from gateway.testing import AutoAuth, load_registry
 from mianshen_shared import uscc
 from mianshen_shared.money import format_yuan
 
@@ -131,11 +132,17 @@ def main() -> int:
     args = parser.parse_args()
     run = uuid.uuid4().hex[:6]
     ENTERPRISES.update(enterprises(run))
-    with httpx.Client(base_url=args.gateway, timeout=30) as gw:
+    # Development credentials of config/clients: the department, 亲清在线 for the enterprise.
+    with httpx.Client(base_url=args.gateway, timeout=30, auth=AutoAuth(load_registry())) as gw:
         records = sample_records(run)
-        pushed = gw.post("/v1/data-events", json={"records": records})
-        print(f"部门推送 {len(records)} 条数据 → {pushed.status_code} {pushed.json()}")
-        pushed.raise_for_status()
+        # Each department pushes its own records, the credit department's first.
+        batches: dict[str, list[dict[str, Any]]] = {}
+        for record in sorted(records, key=lambda rec: rec["department"] != "credit"):
+            batches.setdefault(record["department"], []).append(record)
+        for department, batch in batches.items():
+            pushed = gw.post("/v1/data-events", json={"records": batch})
+            print(f"{department} 推送 {len(batch)} 条数据 → {pushed.status_code} {pushed.json()}")
+            pushed.raise_for_status()
         # Credit records and confirmations travel on different topics; wait until the
         # credit department's record is on file before the enterprise answers.
         listed = {r["uscc"] for r in records if r["department"] == "credit"}

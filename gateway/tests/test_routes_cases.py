@@ -17,14 +17,6 @@ from .harness import Harness, assert_problem
 pytestmark = pytest.mark.unit
 
 
-@pytest.fixture
-def gw(gw_open: Harness) -> Harness:
-    """These tests name the operator in X-Actor or push mixed departments' batches,
-    which only an unauthenticated development gateway accepts; who may do what is
-    test_security's subject."""
-    return gw_open
-
-
 PAYMENT = "http://127.0.0.1:8005"
 INSTRUCTION = uuid.uuid4()
 CASE = uuid.uuid4()
@@ -70,10 +62,10 @@ async def test_the_department_reads_its_issued_instructions(gw: Harness) -> None
 async def test_a_case_decision_carries_the_operator_to_payment(gw: Harness) -> None:
     path = f"/recovery-cases/{CASE}/approval"
     gw.services.reply(PAYMENT, path, problem(403, "separation_of_duties", "提出处理意见的人员不能审核自己的意见"))
-    r = await gw.client.post(f"/v1/operator{path}", json={"reason": "同意"}, headers={"X-Actor": "clerk.zhang"})
+    r = await gw.client.post(f"/v1/operator{path}", json={"reason": "同意"}, headers={"X-Actor": "approver.zhao"})
     assert r.status_code == 403
     (sent,) = gw.services.requests_to(path)
-    assert sent.headers["x-actor"] == "clerk.zhang"
+    assert sent.headers["x-actor"] == "approver.zhao"
 
 
 async def test_the_enterprise_reads_its_recovery_cases(gw: Harness) -> None:
@@ -91,11 +83,10 @@ async def test_the_enterprise_reads_its_recovery_cases(gw: Harness) -> None:
         (f"/v1{ACK_PATH}", {k: v for k, v in ACK.items() if k != "amount_fen"}, {}, "amount_fen"),
         (f"/v1{ACK_PATH}", {**ACK, "executed_on": "上周"}, {}, "executed_on"),
         (f"/v1/departments/gzw/instructions/{INSTRUCTION}/refusal", {"reason": ""}, {}, "reason"),
-        (f"/v1/operator/recovery-cases/{CASE}/proposal", {"action": "recover", "reason": "x"}, {}, "header.X-Actor"),
         (
             f"/v1/operator/recovery-cases/{CASE}/proposal",
             {"action": "forgive", "reason": "x"},
-            {"X-Actor": "clerk.zhang"},
+            {"X-Actor": "approver.zhao"},
             "action",
         ),
         (
@@ -110,7 +101,6 @@ async def test_the_enterprise_reads_its_recovery_cases(gw: Harness) -> None:
         "missing-amount",
         "not-a-date",
         "empty-reason",
-        "no-actor",
         "unknown-action",
         "zero-repayment",
     ],
@@ -126,7 +116,22 @@ async def test_bad_requests_are_refused_at_the_door(
 async def test_malformed_paths_and_json_are_refused_at_the_door(gw: Harness) -> None:
     malformed = await gw.client.post(f"/v1{ACK_PATH}", content=b"{", headers={"content-type": "application/json"})
     assert_problem(malformed, 400, "malformed_json")
-    assert_problem(await gw.client.get("/v1/departments/GZW!/instructions"), 422, "validation_failed")
     assert_problem(await gw.client.get("/v1/enterprises/91410105MA00000000/recovery-cases"), 422, "invalid_uscc")
     assert_problem(await gw.client.get("/v1/operator/recovery-cases", params={"status": "x"}), 422, "validation_failed")
     assert gw.services.requests == []
+
+
+async def test_without_credentials_a_proposal_must_name_its_operator(gw_open: Harness) -> None:
+    # Development gateways without authentication take the operator from X-Actor.
+    r = await gw_open.client.post(
+        f"/v1/operator/recovery-cases/{CASE}/proposal", json={"action": "recover", "reason": "x"}
+    )
+    problem_body = assert_problem(r, 422, "validation_failed")
+    assert any(e["field"] == "header.X-Actor" for e in problem_body["errors"]), problem_body["errors"]
+    assert gw_open.services.requests == []
+
+
+async def test_without_credentials_a_malformed_department_in_the_path_is_refused(gw_open: Harness) -> None:
+    # Authenticated, no department matches such a path and the guard refuses it first.
+    assert_problem(await gw_open.client.get("/v1/departments/GZW!/instructions"), 422, "validation_failed")
+    assert gw_open.services.requests == []

@@ -17,14 +17,6 @@ from .harness import Harness, assert_problem
 pytestmark = pytest.mark.unit
 
 
-@pytest.fixture
-def gw(gw_open: Harness) -> Harness:
-    """These tests name the operator in X-Actor or push mixed departments' batches,
-    which only an unauthenticated development gateway accepts; who may do what is
-    test_security's subject."""
-    return gw_open
-
-
 CONFIRMATION_SVC = "http://127.0.0.1:8003"
 USCC = testing.make_uscc()
 ACCOUNTS = {
@@ -49,12 +41,12 @@ async def test_saved_accounts_are_answered_by_confirmation(gw: Harness) -> None:
 async def test_failed_notifications_are_listed_for_operators_with_their_filters(gw: Harness) -> None:
     gw.services.reply(CONFIRMATION_SVC, "/notifications", ok({"items": []}))
     r = await gw.client.get(
-        "/v1/operator/notifications", params={"status": "failed", "uscc": USCC}, headers={"X-Actor": "ops.zhang"}
+        "/v1/operator/notifications", params={"status": "failed", "uscc": USCC}, headers={"X-Actor": "auditor.sun"}
     )
     assert r.status_code == 200, r.text
     (sent,) = gw.services.requests_to("/notifications")
     assert dict(sent.url.params) == {"status": "failed", "uscc": USCC, "limit": "100", "offset": "0"}
-    assert sent.headers["x-actor"] == "ops.zhang"
+    assert sent.headers["x-actor"] == "auditor.sun"
 
 
 @pytest.mark.parametrize(

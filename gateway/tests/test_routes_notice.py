@@ -16,14 +16,6 @@ from .harness import Harness, assert_problem
 pytestmark = pytest.mark.unit
 
 
-@pytest.fixture
-def gw(gw_open: Harness) -> Harness:
-    """These tests name the operator in X-Actor or push mixed departments' batches,
-    which only an unauthenticated development gateway accepts; who may do what is
-    test_security's subject."""
-    return gw_open
-
-
 PAYMENT = "http://127.0.0.1:8005"
 PAYMENT_ID = uuid.uuid4()
 OBJECTION_ID = uuid.uuid4()
@@ -117,22 +109,29 @@ async def test_a_decision_carries_the_operator_to_payment(gw: Harness) -> None:
     r = await gw.client.post(
         f"/v1/operator{DECISION_PATH}",
         json={"decision": "uphold", "reason": "经核实异议成立"},
-        headers={"X-Actor": "clerk.wang"},
+        headers={"X-Actor": "approver.zhao"},
     )
     assert r.status_code == 200, r.text
     (sent,) = gw.services.requests_to(DECISION_PATH)
-    assert sent.headers["X-Actor"] == "clerk.wang"
+    assert sent.headers["X-Actor"] == "approver.zhao"
     assert json.loads(sent.content) == {"decision": "uphold", "reason": "经核实异议成立"}
 
 
-async def test_a_decision_without_an_actor_or_with_an_unknown_verdict_is_refused(gw: Harness) -> None:
-    no_actor = await gw.client.post(f"/v1/operator{DECISION_PATH}", json={"decision": "uphold", "reason": "成立"})
-    assert_problem(no_actor, 422, "validation_failed")
+async def test_a_decision_with_an_unknown_verdict_is_refused(gw: Harness) -> None:
     verdict = await gw.client.post(
-        f"/v1/operator{DECISION_PATH}", json={"decision": "maybe", "reason": "成立"}, headers={"X-Actor": "clerk.wang"}
+        f"/v1/operator{DECISION_PATH}",
+        json={"decision": "maybe", "reason": "成立"},
+        headers={"X-Actor": "approver.zhao"},
     )
     assert_problem(verdict, 422, "validation_failed")
     assert gw.services.requests_to(DECISION_PATH) == []
+
+
+async def test_without_credentials_a_decision_must_name_its_operator(gw_open: Harness) -> None:
+    # Development gateways without authentication take the operator from X-Actor.
+    r = await gw_open.client.post(f"/v1/operator{DECISION_PATH}", json={"decision": "uphold", "reason": "成立"})
+    assert_problem(r, 422, "validation_failed")
+    assert gw_open.services.requests_to(DECISION_PATH) == []
 
 
 async def test_operators_list_objections_by_status(gw: Harness) -> None:

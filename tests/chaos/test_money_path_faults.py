@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.testing import AutoAuth, load_registry
 from mianshen_shared import testing
 from mianshen_shared.config import REPO_ROOT
 from mianshen_shared.stack import LocalStack
@@ -40,7 +41,7 @@ async def test_services_killed_at_random_points_pay_every_accepted_entitlement_e
     people = Enterprises([testing.make_uscc() for _ in range(48)])
     people.blacklisted = set(people.codes[:6])
     async with (
-        httpx.AsyncClient(base_url=stack.url("gateway"), timeout=15) as gw,
+        httpx.AsyncClient(base_url=stack.url("gateway"), timeout=15, auth=AutoAuth(load_registry())) as gw,
         httpx.AsyncClient(base_url=stack.url("finance-sim"), timeout=15) as finance,
     ):
         chaos = Chaos(
@@ -65,7 +66,7 @@ async def test_kafka_broker_restarted_mid_flow_loses_nothing(make_stack: Any) ->
     people = Enterprises([testing.make_uscc() for _ in range(24)])
     people.blacklisted = set(people.codes[:3])
     async with (
-        httpx.AsyncClient(base_url=stack.url("gateway"), timeout=15) as gw,
+        httpx.AsyncClient(base_url=stack.url("gateway"), timeout=15, auth=AutoAuth(load_registry())) as gw,
         httpx.AsyncClient(base_url=stack.url("finance-sim"), timeout=15) as finance,
     ):
         await people.push(gw)
@@ -87,7 +88,7 @@ async def test_postgres_crash_restarted_mid_flow_loses_nothing(make_stack: Any) 
     people = Enterprises([testing.make_uscc() for _ in range(24)])
     people.blacklisted = set(people.codes[:3])
     async with (
-        httpx.AsyncClient(base_url=stack.url("gateway"), timeout=15) as gw,
+        httpx.AsyncClient(base_url=stack.url("gateway"), timeout=15, auth=AutoAuth(load_registry())) as gw,
         httpx.AsyncClient(base_url=stack.url("finance-sim"), timeout=15) as finance,
     ):
         await people.push(gw)

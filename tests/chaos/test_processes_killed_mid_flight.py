@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.testing import AutoAuth, load_registry
 from mianshen_shared import testing
 from mianshen_shared.events import parse_envelope
 from mianshen_shared.stack import LocalStack
@@ -56,7 +57,7 @@ async def test_payment_killed_after_the_finance_system_applied_but_before_it_ans
     stack: LocalStack = await make_stack(MIANSHEN_FINANCE_TIMEOUT_SECONDS="1")
     code = testing.make_uscc()
     async with (
-        httpx.AsyncClient(base_url=stack.url("gateway"), timeout=30) as gw,
+        httpx.AsyncClient(base_url=stack.url("gateway"), timeout=30, auth=AutoAuth(load_registry())) as gw,
         httpx.AsyncClient(base_url=stack.url("finance-sim"), timeout=30) as finance,
     ):
         # The finance system will apply the next instruction and never answer.
@@ -88,7 +89,7 @@ async def test_payment_killed_after_the_finance_system_applied_but_before_it_ans
 async def test_consumers_killed_mid_stream_lose_nothing_and_open_one_request_per_entitlement(make_stack: Any) -> None:
     stack: LocalStack = await make_stack()
     codes = [testing.make_uscc() for _ in range(300)]
-    async with httpx.AsyncClient(base_url=stack.url("gateway"), timeout=30) as gw:
+    async with httpx.AsyncClient(base_url=stack.url("gateway"), timeout=30, auth=AutoAuth(load_registry())) as gw:
         for i in range(0, len(codes), 50):
             r = await gw.post("/v1/data-events", json={"records": [giant(c) for c in codes[i : i + 50]]})
             assert r.status_code == 202

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.testing import AutoAuth, load_registry
 from mianshen_shared import testing
 from mianshen_shared.stack import LocalStack
 
@@ -74,7 +75,7 @@ async def pay_round(gw: httpx.AsyncClient, code: str, records: list[dict[str, An
 async def test_each_award_shape_pays_what_its_policy_says_once_history_is_known(stack: LocalStack) -> None:
     upgrade, no_repeat, capped, follow_on = (testing.make_uscc() for _ in range(4))
     async with (
-        httpx.AsyncClient(base_url=stack.url("gateway"), timeout=30) as gw,
+        httpx.AsyncClient(base_url=stack.url("gateway"), timeout=30, auth=AutoAuth(load_registry())) as gw,
         httpx.AsyncClient(base_url=stack.url("finance-sim"), timeout=30) as finance,
     ):
         # First round: every enterprise is paid its first award.

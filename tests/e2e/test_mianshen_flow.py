@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.testing import AutoAuth, load_registry
 from mianshen_shared import testing
 from mianshen_shared.stack import LocalStack
 from mianshen_shared.topics import physical
@@ -31,6 +32,14 @@ def title(code: str, which: str, day: date = date(2022, 8, 20)) -> dict[str, Any
     return record(
         code, "gxj", "miit.sme_title_recognized", {"title": which, "document_no": "工信厅企业函〔2022〕191号"}, day
     )
+
+
+def by_department(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """A batch holds one department's records: that department is who pushes it."""
+    batches: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        batches.setdefault(r["department"], []).append(r)
+    return batches
 
 
 async def poll(what: str, fetch: Any, timeout: float = 60.0) -> Any:
@@ -103,13 +112,18 @@ async def test_department_push_is_matched_confirmed_checked_and_paid_exactly_onc
         title(dishonest, "national_little_giant"),
     ]
     async with (
-        httpx.AsyncClient(base_url=stack.url("gateway"), timeout=30) as gw,
+        httpx.AsyncClient(base_url=stack.url("gateway"), timeout=30, auth=AutoAuth(load_registry())) as gw,
         httpx.AsyncClient(base_url=stack.url("finance-sim"), timeout=30) as finance,
     ):
         pushed_at = time.monotonic()
-        r = await gw.post("/v1/data-events", json={"records": batch})
-        assert r.status_code == 202, r.text
-        assert r.json()["accepted"] == len(batch)
+        # Each department pushes only its own records: one batch per department.
+        pushes = {}
+        for department, records in by_department(batch).items():
+            pushes[department] = await gw.post("/v1/data-events", json={"records": records})
+            assert pushes[department].status_code == 202, pushes[department].text
+            assert pushes[department].json()["accepted"] == len(records)
+        assert sum(p.json()["accepted"] for p in pushes.values()) == len(batch)
+        r = pushes["gxj"]  # 工信局's push reaches every service: it is the one followed through the logs
 
         await poll("credit-check to list the dishonest enterprise", lambda: _listed(gw, dishonest))
         for code in (giant, apps, insured, dishonest):
@@ -137,8 +151,9 @@ async def test_department_push_is_matched_confirmed_checked_and_paid_exactly_onc
         }
 
         # The same department push again (a retry by the department's system): nothing new is paid.
-        again = await gw.post("/v1/data-events", json={"records": batch})
-        assert again.status_code == 202
+        for records in by_department(batch).values():
+            again = await gw.post("/v1/data-events", json={"records": records})
+            assert again.status_code == 202, again.text
         marker = testing.make_uscc()
         await gw.post("/v1/data-events", json={"records": [title(marker, "provincial_specialized")]})
         await accept_all(gw, marker, expected=1)
@@ -158,7 +173,7 @@ async def test_malformed_kafka_message_is_dead_lettered_and_the_pipeline_keeps_g
     topic = physical("department-records", stack.topic_prefix)
     code = testing.make_uscc()
     await testing.produce(topic, b'{"type": "department.record.submitted", "oops"', key=code)
-    async with httpx.AsyncClient(base_url=stack.url("gateway"), timeout=30) as gw:
+    async with httpx.AsyncClient(base_url=stack.url("gateway"), timeout=30, auth=AutoAuth(load_registry())) as gw:
         r = await gw.post("/v1/data-events", json={"records": [title(code, "national_little_giant")]})
         assert r.status_code == 202
         items = await accept_all(gw, code, expected=1)
@@ -221,7 +236,7 @@ def _settled_by_payee(instructions: list[dict[str, Any]], only: set[str] | None 
 async def test_gateway_refuses_bad_bodies_with_problem_details(
     stack: LocalStack, body: bytes, headers: dict[str, str], status: int, code: str
 ) -> None:
-    async with httpx.AsyncClient(base_url=stack.url("gateway"), timeout=30) as gw:
+    async with httpx.AsyncClient(base_url=stack.url("gateway"), timeout=30, auth=AutoAuth(load_registry())) as gw:
         r = await gw.post("/v1/data-events", content=body, headers=headers)
     assert r.status_code == status
     assert r.headers["content-type"].startswith("application/problem+json")
@@ -237,9 +252,8 @@ async def test_gateway_refuses_bad_bodies_with_problem_details(
         (lambda r: r.update(record_type="miit.no_such_type"), "record_type"),
         (lambda r: r.update(uscc=r["uscc"][:-1] + ("0" if r["uscc"][-1] != "0" else "1")), "uscc"),
         (lambda r: r.pop("effective_date"), "effective_date"),
-        (lambda r: r.update(department="credit"), "department"),
     ],
-    ids=["unknown-record-type", "bad-check-digit", "missing-field", "department-not-allowed"],
+    ids=["unknown-record-type", "bad-check-digit", "missing-field"],
 )
 async def test_gateway_refuses_invalid_records_and_publishes_nothing(
     stack: LocalStack, mutate: Any, field: str
@@ -247,7 +261,7 @@ async def test_gateway_refuses_invalid_records_and_publishes_nothing(
     good = title(testing.make_uscc(), "national_little_giant")
     bad = title(testing.make_uscc(), "national_little_giant")
     mutate(bad)
-    async with httpx.AsyncClient(base_url=stack.url("gateway"), timeout=30) as gw:
+    async with httpx.AsyncClient(base_url=stack.url("gateway"), timeout=30, auth=AutoAuth(load_registry())) as gw:
         r = await gw.post("/v1/data-events", json={"records": [good, bad]})
         assert r.status_code == 422, r.text
         assert r.headers["content-type"].startswith("application/problem+json")
@@ -256,4 +270,19 @@ async def test_gateway_refuses_invalid_records_and_publishes_nothing(
         assert any(field in (e.get("field") or "") for e in errors), errors
         await asyncio.sleep(2)
         # Nothing of the batch was accepted: the valid record was not published either.
+        assert (await gw.get(f"/v1/enterprises/{good['uscc']}/determinations")).json()["items"] == []
+
+
+async def test_gateway_refuses_a_batch_with_another_departments_record_and_publishes_nothing(
+    stack: LocalStack,
+) -> None:
+    good = title(testing.make_uscc(), "national_little_giant")
+    foreign = title(testing.make_uscc(), "national_little_giant")
+    foreign["department"] = "credit"
+    async with httpx.AsyncClient(base_url=stack.url("gateway"), timeout=30, auth=AutoAuth(load_registry())) as gw:
+        r = await gw.post("/v1/data-events", json={"records": [good, foreign]})
+        assert r.status_code == 403, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert (r.json()["code"], r.json()["records"]) == ("record_type_not_permitted", [1])
+        await asyncio.sleep(2)
         assert (await gw.get(f"/v1/enterprises/{good['uscc']}/determinations")).json()["items"] == []

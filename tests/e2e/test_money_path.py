@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.testing import AutoAuth, load_registry
 from mianshen_shared import testing
 from mianshen_shared.stack import LocalStack
 
@@ -19,7 +20,8 @@ pytestmark = pytest.mark.e2e
 
 RENT_POLICY = "zz-2022-25-state-owned-premises-rent-relief"
 APP_POLICY = "zz-2022-09-industrial-app-solution-award"
-OPERATOR = {"X-Actor": "finance.ops"}
+# Names the registered operator AutoAuth authenticates as; the gateway records that identity.
+OPERATOR = {"X-Actor": "approver.zhao"}
 
 
 async def poll(what: str, fetch: Any, timeout: float = 60.0) -> Any:
@@ -84,7 +86,7 @@ async def test_a_rent_reduction_is_confirmed_without_an_account_and_carried_out_
 ) -> None:
     code = testing.make_uscc()
     async with (
-        httpx.AsyncClient(base_url=stack.url("gateway"), timeout=30) as gw,
+        httpx.AsyncClient(base_url=stack.url("gateway"), timeout=30, auth=AutoAuth(load_registry())) as gw,
         httpx.AsyncClient(base_url=stack.url("finance-sim"), timeout=30) as finance,
     ):
         assert (await gw.post("/v1/data-events", json={"records": [lease(code)]})).status_code == 202
@@ -118,7 +120,7 @@ async def test_a_rent_reduction_is_confirmed_without_an_account_and_carried_out_
 async def test_a_policy_out_of_budget_waits_and_pays_once_the_budget_is_raised(stack: LocalStack) -> None:
     first, second = testing.make_uscc(), testing.make_uscc()
     year = str(date.today().year)
-    async with httpx.AsyncClient(base_url=stack.url("gateway"), timeout=30) as gw:
+    async with httpx.AsyncClient(base_url=stack.url("gateway"), timeout=30, auth=AutoAuth(load_registry())) as gw:
         # Other tests on this stack pay under the same policy: room for exactly one
         # more 100万元 award, not two, on top of what is already committed.
         before = await burn_of(gw, year)

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.testing import AutoAuth, load_registry
 from mianshen_shared import testing, tracing
 from mianshen_shared.events import parse_envelope
 from mianshen_shared.stack import LocalStack
@@ -39,7 +40,7 @@ async def message_of(stack: LocalStack, topic: str, event_type: str, uscc: str) 
 
 async def test_the_trace_of_a_department_push_reaches_its_payment(stack: LocalStack) -> None:
     code = testing.make_uscc()
-    async with httpx.AsyncClient(base_url=stack.url("gateway"), timeout=30) as gw:
+    async with httpx.AsyncClient(base_url=stack.url("gateway"), timeout=30, auth=AutoAuth(load_registry())) as gw:
         r = await gw.post(
             "/v1/data-events",
             json={"records": [title(code, "provincial_specialized")]},
@@ -66,7 +67,7 @@ async def test_the_trace_of_a_department_push_reaches_its_payment(stack: LocalSt
 
 async def test_a_push_without_trace_context_starts_a_trace_of_its_own(stack: LocalStack) -> None:
     code = testing.make_uscc()
-    async with httpx.AsyncClient(base_url=stack.url("gateway"), timeout=30) as gw:
+    async with httpx.AsyncClient(base_url=stack.url("gateway"), timeout=30, auth=AutoAuth(load_registry())) as gw:
         r = await gw.post(
             "/v1/data-events",
             json={"records": [title(code, "provincial_specialized")]},

@@ -27,7 +27,7 @@ from fastapi import Request, Response
 from gateway.config import Settings
 from mianshen_shared import tracing
 from mianshen_shared.problems import ProblemError
-from mianshen_shared.web import CORRELATION_HEADER, REQUEST_ID_HEADER
+from mianshen_shared.web import CORRELATION_HEADER, GATEWAY_TOKEN_HEADER, REQUEST_ID_HEADER, sign_gateway_token
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,7 @@ class Upstreams:
         }
         self.retries = settings.upstream_retries
         self.backoff = settings.upstream_retry_backoff_seconds
+        self._internal_secret = settings.internal_secret
 
     async def forward(
         self,
@@ -84,6 +85,9 @@ class Upstreams:
         }
         if actor is not None:
             headers[ACTOR_HEADER] = actor
+        if self._internal_secret:
+            # Signed over the path the service will see, so a prefix in its base URL counts.
+            headers[GATEWAY_TOKEN_HEADER] = sign_gateway_token(self._internal_secret, method, httpx.URL(url).path)
         attempts = 1 + self.retries if method == "GET" else 1
         timeout = self.timeouts[service]
         for attempt in range(1, attempts + 1):

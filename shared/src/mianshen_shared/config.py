@@ -22,6 +22,11 @@ class ServiceSettings(BaseSettings):
     messaging_enabled: bool = True
     log_level: str = "INFO"
     state_dir: Path = REPO_ROOT / ".local" / "state"
+    # Shared with the gateway (issue 5): set, a service answers only calls carrying a
+    # valid X-Gateway-Token; empty (development, tests) nothing is checked. Required in
+    # production, where create_service_app refuses to build the app without it (a
+    # validator here would pre-empt the gateway's own, more specific ones).
+    internal_secret: str = Field(default="", repr=False)
 
     @model_validator(mode="after")
     def _default_database(self) -> ServiceSettings:

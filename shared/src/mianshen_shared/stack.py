@@ -5,6 +5,7 @@ chaos tests, so what a developer runs is what the tests run."""
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -52,7 +53,11 @@ class LocalStack:
     database_urls: dict[str, str] = field(default_factory=dict)  # service -> URL; SQLite files otherwise
     ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Off unless asked for: chaos tests retry hard and would trip the limits.
+    rate_limit_redis_url: str = ""
     procs: dict[str, Proc] = field(default_factory=dict)
+    # One per stack, shared by the gateway and the services, so local stacks check X-Gateway-Token.
+    internal_secret: str = field(default_factory=lambda: secrets.token_hex(32))
 
     def __post_init__(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -69,6 +74,7 @@ class LocalStack:
             MIANSHEN_KAFKA_BOOTSTRAP=self.kafka_bootstrap,
             MIANSHEN_TOPIC_PREFIX=self.topic_prefix,
             MIANSHEN_STATE_DIR=str(self.state_dir),
+            MIANSHEN_INTERNAL_SECRET=self.internal_secret,
             PYTHONUNBUFFERED="1",
         )
         env.update(self.extra_env)
@@ -103,7 +109,11 @@ class LocalStack:
         if name == "gateway":
             for svc in SERVICES:
                 env[f"MIANSHEN_{svc.upper().replace('-', '_')}_URL"] = f"http://127.0.0.1:{self.ports[svc]}"
-            env["MIANSHEN_AUTH_REQUIRED"] = "false"  # until the stacks' callers authenticate (issue 5)
+            # Plaintext development secrets: never offered to a production gateway.
+            if env.get("MIANSHEN_ENVIRONMENT", "development") != "production":
+                env["MIANSHEN_BOOTSTRAP_CLIENTS_FILE"] = str(REPO_ROOT / "config" / "clients" / "development.yaml")
+            if self.rate_limit_redis_url:
+                env["MIANSHEN_RATE_LIMIT_REDIS_URL"] = self.rate_limit_redis_url
         argv = [sys.executable, "-m", "mianshen_shared.serve", name, "--port", str(port)]
         return Proc(name, argv, env, port, log, "/readyz")
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hashlib
+import hmac
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -26,6 +28,12 @@ REQUEST_ID_HEADER = "X-Request-ID"
 CORRELATION_HEADER = "X-Correlation-ID"
 # A readiness probe must answer within the probe's timeout, whatever a dependency does.
 PROBE_TIMEOUT_SECONDS = 2.0
+# Services trust only the gateway: it signs every call it forwards (issue 5).
+GATEWAY_TOKEN_HEADER = "X-Gateway-Token"
+# Long enough for clock skew between hosts, short enough that a captured token is soon useless.
+GATEWAY_TOKEN_MAX_AGE_SECONDS = 60
+# Probes and scraping come from the orchestrator and Prometheus, not through the gateway.
+_UNSIGNED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 def create_service_app(
@@ -56,6 +64,7 @@ def create_service_app(
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
     app.state.runtime = runtime
     problems.install(app)
+    install_gateway_token_check(app, settings.internal_secret, production=settings.environment == "production")
     install_request_context(app, settings.service_name)
 
     @app.get("/healthz", include_in_schema=False)
@@ -143,6 +152,56 @@ def install_request_context(app: FastAPI, service: str) -> None:
         response.headers[REQUEST_ID_HEADER] = request_id
         response.headers[CORRELATION_HEADER] = correlation_id
         return response
+
+
+def _gateway_signature(secret: str, method: str, path: str, timestamp: int) -> str:
+    message = f"{method.upper()}\n{path}\n{timestamp}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def sign_gateway_token(secret: str, method: str, path: str, *, now: float | None = None) -> str:
+    """`<unix seconds>.<HMAC-SHA256 of method, path and those seconds>`: binding the
+    method and path keeps a token seen on one call from opening another."""
+    timestamp = int(time.time() if now is None else now)
+    return f"{timestamp}.{_gateway_signature(secret, method, path, timestamp)}"
+
+
+def gateway_token_valid(
+    secret: str,
+    token: str | None,
+    method: str,
+    path: str,
+    *,
+    now: float | None = None,
+    max_age: int = GATEWAY_TOKEN_MAX_AGE_SECONDS,
+) -> bool:
+    if not token:
+        return False
+    stamp, _, signature = token.partition(".")
+    if not stamp.isdigit() or not signature:
+        return False
+    timestamp = int(stamp)
+    if abs((time.time() if now is None else now) - timestamp) > max_age:
+        return False
+    return hmac.compare_digest(signature, _gateway_signature(secret, method, path, timestamp))
+
+
+def install_gateway_token_check(app: FastAPI, secret: str, *, production: bool = False) -> None:
+    """With a secret, refuse every call but the probes that the gateway did not sign.
+    Installed inside the request context, so a refusal still carries a request id."""
+    if not secret:
+        if production:
+            raise RuntimeError("MIANSHEN_INTERNAL_SECRET must be set in production")
+        return
+
+    @app.middleware("http")
+    async def gateway_token(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        path = request.url.path
+        if path in _UNSIGNED_PATHS or gateway_token_valid(
+            secret, request.headers.get(GATEWAY_TOKEN_HEADER), request.method, path
+        ):
+            return await call_next(request)
+        return problems.problem(401, "gateway_token_required", "本服务只接受经开放平台网关转发的请求", request=request)
 
 
 def get_runtime(request: Request) -> Runtime:
