@@ -30,6 +30,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from gateway.testing import AutoAuth, load_registry
 from mianshen_shared import testing
 from mianshen_shared.events import make_envelope, parse_envelope
 from mianshen_shared.events.catalog import DepartmentRecordSubmitted
@@ -147,7 +148,7 @@ async def latency(stack: LocalStack, rate: int, seconds: int) -> None:
                         requested.setdefault(env.subject, m.timestamp / 1000)
 
     read_task = asyncio.create_task(reader())
-    async with httpx.AsyncClient(base_url=stack.url("gateway"), timeout=30) as gw:
+    async with httpx.AsyncClient(base_url=stack.url("gateway"), timeout=30, auth=AutoAuth(load_registry())) as gw:
         tick = time.monotonic()
         deadline = tick + seconds
         sends = []

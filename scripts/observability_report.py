@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import yaml
 
+from gateway.testing import AutoAuth, load_registry
 from mianshen_shared.config import REPO_ROOT
 from mianshen_shared.stack import LocalStack
 
@@ -93,7 +94,7 @@ def drive(gateway: str, stack: LocalStack) -> None:
     """The demo twice, plus what operators must see: a refused push, a dead letter."""
     for _ in range(2):
         subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "demo.py"), "--gateway", gateway], check=True)
-    with httpx.Client(base_url=gateway, timeout=30) as gw:
+    with httpx.Client(base_url=gateway, timeout=30, auth=AutoAuth(load_registry())) as gw:
         bad = {"records": [{"record_id": "bad-1", "department": "gxj", "uscc": "91410105MA00000000"}]}
         print("拒收示例：", gw.post("/v1/data-events", json=bad).status_code)
     from aiokafka import AIOKafkaProducer
@@ -182,7 +183,7 @@ def main() -> int:
         gateway = stack.url("gateway")
         drive(gateway, stack)
         time.sleep(args.settle)
-        with httpx.Client(base_url=gateway, timeout=60) as gw:
+        with httpx.Client(base_url=gateway, timeout=60, auth=AutoAuth(load_registry())) as gw:
             performance = gw.get("/v1/operator/performance").json()
             (args.out / "performance.json").write_text(json.dumps(performance, ensure_ascii=False, indent=2), "utf-8")
             for fmt in ("csv", "html"):
