@@ -44,7 +44,7 @@ from gateway.schemas import (
     TransitionRead,
     TransitionReason,
 )
-from mianshen_shared.api import Items
+from mianshen_shared.api import Items, Offset
 from mianshen_shared.problems import ProblemError
 from mianshen_shared.web import CorrelationId, EnterpriseUSCC
 
@@ -441,7 +441,7 @@ async def list_reevaluations(
     request: Request,
     upstreams: UpstreamsDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Response:
     params = {"limit": str(limit), "offset": str(offset)}
     return await upstreams.forward("eligibility", "GET", "/reevaluations", request=request, params=params)

@@ -74,7 +74,7 @@ async def read_audit_log(
     recorded_from: Annotated[AwareDatetime | None, Query(alias="from", description="起始时间（含），带时区")] = None,
     recorded_to: Annotated[AwareDatetime | None, Query(alias="to", description="截止时间（不含），带时区")] = None,
     client_id: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9:._-]{0,127}$")] = None,
-    after: Annotated[int | None, Query(ge=0, description="上一页最后一条记录的 seq")] = None,
+    after: Annotated[int | None, Query(ge=0, le=2**63 - 1, description="上一页最后一条记录的 seq")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> AuditPage:
     if recorded_from is not None and recorded_to is not None and recorded_from >= recorded_to:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from gateway.access import Audience, OptionalActor, access
 from gateway.bootstrap import UpstreamsDep
 from gateway.router import problem_responses
+from mianshen_shared.api import Offset
 from mianshen_shared.web import EnterpriseUSCC
 
 
@@ -79,7 +80,7 @@ async def list_notifications(
     status: Annotated[Literal["pending", "delivered", "failed"] | None, Query(description="发送状态")] = None,
     uscc: Annotated[str | None, Query(pattern=r"^[0-9A-HJ-NPQRTUWXY]{18}$", description="统一社会信用代码")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Response:
     params = {"limit": str(limit), "offset": str(offset)}
     if status is not None:

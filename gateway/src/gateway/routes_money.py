@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway.access import Actor, Audience, access
 from gateway.bootstrap import UpstreamsDep
 from gateway.router import JsonBody, problem_responses
-from mianshen_shared.api import Items
+from mianshen_shared.api import Items, Offset
 
 PolicyId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,119}$", description="政策编号")]
 Year = Annotated[int, Path(ge=2000, le=2100, description="预算年度（北京时间自然年）")]
@@ -139,7 +139,7 @@ async def list_reconciliations(
     request: Request,
     upstreams: UpstreamsDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Response:
     params = {"limit": str(limit), "offset": str(offset)}
     return await upstreams.forward("payment", "GET", "/reconciliations", request=request, params=params)

@@ -14,14 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway.access import Actor, Audience, access
 from gateway.bootstrap import UpstreamsDep
 from gateway.router import JsonBody, problem_responses
-from mianshen_shared.api import Items
+from mianshen_shared.api import Items, Offset
 
 PolicyFilter = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,119}$", description="按政策编号筛选")]
 BatchFilter = Annotated[
     str | None, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,159}$", description="公示批次，如 <政策编号>-20261125")
 ]
 Limit = Annotated[int, Query(ge=1, le=100)]
-Offset = Annotated[int, Query(ge=0)]
 ObjectionStatus = Annotated[
     Literal["open", "upheld", "dismissed"] | None,
     Query(description="按处理状态筛选：open 待处理、upheld 异议成立、dismissed 异议不成立"),

@@ -121,7 +121,7 @@ async def test_an_invalid_document_is_refused_with_every_fault_listed() -> None:
     err = await refused(service.create_policy(FakePolicyRepository(), document=document, actor=EDITOR, now=NOW))
     assert (err.status, err.code) == (422, "policy_invalid")
     assert len(err.extra["errors"]) == 2
-    assert any("surprise" in e for e in err.extra["errors"])
+    assert {e["field"] for e in err.extra["errors"]} == {"surprise", "list_no"}
 
 
 # --- submitting -------------------------------------------------------------------
@@ -154,7 +154,7 @@ async def test_submitting_a_draft_that_no_longer_compiles_is_refused_with_the_pl
     )
     err = await refused(service.submit_policy(repo, policy_id=POLICY_ID, version=1, actor=EDITOR, now=NOW))
     assert (err.status, err.code) == (422, "policy_invalid")
-    assert any(e.startswith("record_types[0]") for e in err.extra["errors"])
+    assert any(e["field"] == "record_types[0]" for e in err.extra["errors"])
     assert repo.policies[(POLICY_ID, 1)].status == "draft"
 
 
@@ -163,8 +163,8 @@ async def test_run_cases__a_document_whose_case_fails_cannot_be_submitted() -> N
     err = await refused(service.submit_policy(repo, policy_id=POLICY_ID, version=1, actor=EDITOR, now=NOW))
     assert (err.status, err.code) == (422, "policy_invalid")
     [failure] = err.extra["errors"]
-    assert failure.startswith("cases[0]（获评一个解决方案，奖励一次）")
-    assert "30万元" in failure and "20万元" in failure
+    assert failure["field"] == "cases[0]（获评一个解决方案，奖励一次）"
+    assert "30万元" in failure["message"] and "20万元" in failure["message"]
     assert repo.policies[(POLICY_ID, 1)].status == "draft"
     assert [a for a, *_ in await history(repo)] == ["create"]
 
@@ -173,7 +173,7 @@ async def test_run_cases__a_document_with_fewer_than_three_cases_cannot_be_submi
     repo = await drafted(policy_document(cases=[]))
     err = await refused(service.submit_policy(repo, policy_id=POLICY_ID, version=1, actor=EDITOR, now=NOW))
     assert (err.status, err.code) == (422, "policy_invalid")
-    assert any("至少应有3个测试用例" in e for e in err.extra["errors"])
+    assert any(e["field"] == "cases" and "至少应有3个测试用例" in e["message"] for e in err.extra["errors"])
 
 
 async def test_withdrawing_and_rejecting_return_a_submission_to_draft_with_the_reason() -> None:

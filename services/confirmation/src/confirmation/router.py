@@ -29,6 +29,7 @@ from confirmation.schemas import (
     SavedBankAccountRead,
 )
 from confirmation.service import ConfirmationStatus
+from mianshen_shared.api import Offset
 from mianshen_shared.events import Envelope, Payload
 from mianshen_shared.sealing import Sealer
 from mianshen_shared.web import CorrelationId, DbSession, EnterpriseUSCC, RuntimeDep
@@ -133,7 +134,7 @@ async def list_notifications(
     status: NotificationStatus | None = None,
     uscc: Annotated[str | None, Query(pattern=r"^[0-9A-HJ-NPQRTUWXY]{18}$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> NotificationList:
     rows = await ConfirmationRepository(session).notifications(status=status, uscc=uscc, limit=limit, offset=offset)
     return NotificationList(items=[NotificationRead.of(n) for n in rows])

@@ -31,7 +31,7 @@ from eligibility.schemas import (
     ReevaluationPage,
 )
 from mianshen_shared import city as city_config
-from mianshen_shared.api import Items
+from mianshen_shared.api import Items, Offset
 from mianshen_shared.problems import ProblemError
 from mianshen_shared.web import CorrelationId, DbSession, EnterpriseUSCC
 
@@ -100,7 +100,7 @@ async def assessment(session: DbSession, uscc: USCC, policy_id: PolicyId) -> Ass
 async def list_reevaluations(
     session: DbSession,
     limit: Annotated[int, Query(ge=1, le=200, description="每页条数")] = 20,
-    offset: Annotated[int, Query(ge=0, description="跳过条数")] = 0,
+    offset: Offset = 0,
 ) -> ReevaluationPage:
     """重新比对任务，最新的在前。"""
     jobs, total = await EligibilityRepository(session).jobs(limit=limit, offset=offset)

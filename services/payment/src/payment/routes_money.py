@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import httpx
 from fastapi import APIRouter, Header, Path, Query
 
-from mianshen_shared.api import Items
+from mianshen_shared.api import Items, Offset
 from mianshen_shared.problems import ProblemError
 from mianshen_shared.web import DbSession, RuntimeDep
 from payment import budget, ledger, reconcile
@@ -79,7 +79,7 @@ async def ledger_balance(session: DbSession) -> LedgerBalanceRead:
 async def list_reconciliations(
     session: DbSession,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Items[ReconciliationRead]:
     runs = await ReconciliationRepository(session).runs(limit, offset)
     return Items(items=[ReconciliationRead.of(r) for r in runs])

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
 
-from mianshen_shared.api import Items
+from mianshen_shared.api import Items, Offset
 from mianshen_shared.events import Payload
 from mianshen_shared.money import format_yuan
 from mianshen_shared.problems import ProblemError
@@ -37,7 +37,6 @@ BatchFilter = Annotated[
     str | None, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,159}$", description="公示批次，如 <政策编号>-20261125")
 ]
 Limit = Annotated[int, Query(ge=1, le=200)]
-Offset = Annotated[int, Query(ge=0)]
 ObjectionStatus = Annotated[str | None, Query(pattern=r"^(open|upheld|dismissed)$", description="按处理状态筛选")]
 
 

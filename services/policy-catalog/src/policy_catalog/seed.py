@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     except ProblemError as exc:
         print(f"政策文件导入失败：{exc.detail}", file=sys.stderr)
         for error in exc.extra.get("errors", []):
-            print(f"  - {error}", file=sys.stderr)
+            print(f"  - {error['field']}: {error['message']}", file=sys.stderr)
         return 1
     except rules.PolicyInvalid as exc:
         print(f"政策文件无法读取：{exc}", file=sys.stderr)

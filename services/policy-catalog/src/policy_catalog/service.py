@@ -28,7 +28,7 @@ rather than reviving an older one.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -76,7 +76,7 @@ def normalise(document: dict[str, Any]) -> dict[str, Any]:
     """The document as it will be stored and sent: plain JSON (YAML dates become ISO strings)."""
     plain = to_jsonable_python(document)
     if not isinstance(plain, dict):
-        raise ProblemError(422, "policy_invalid", "政策文件应为JSON对象", errors=["<root>: 应为对象"])
+        raise ProblemError(422, "policy_invalid", "政策文件应为JSON对象", errors=field_errors(["<root>: 应为对象"]))
     return plain
 
 
@@ -84,7 +84,21 @@ def compile_document(document: dict[str, Any]) -> rules.CompiledPolicy:
     try:
         return rules.compile_policy(document)
     except rules.PolicyInvalid as exc:
-        raise ProblemError(422, "policy_invalid", "政策文件不合法", errors=list(exc.errors)) from exc
+        raise ProblemError(422, "policy_invalid", "政策文件不合法", errors=field_errors(exc.errors)) from exc
+
+
+def field_errors(lines: Iterable[str]) -> list[dict[str, str]]:
+    """The compiler's and the case runner's "<path>: <fault>" lines in the shape every
+    problem answer gives its field errors, so a client reads one format everywhere."""
+    out = []
+    for line in lines:
+        path, sep, fault = line.partition(": ")
+        out.append(
+            {"field": path, "code": "policy_invalid", "message": fault}
+            if sep
+            else {"field": "<document>", "code": "policy_invalid", "message": line}
+        )
+    return out
 
 
 def submission_errors(document: dict[str, Any]) -> list[str]:
@@ -217,7 +231,9 @@ async def submit_policy(repo: Repository, *, policy_id: str, version: int, actor
         raise _refuse(policy, "policy_not_draft", "只有草稿可以提交审核")
     errors = submission_errors(policy.document)
     if errors:
-        raise ProblemError(422, "policy_invalid", f"{_label(policy)}未通过提交检查，仍为草稿", errors=errors)
+        raise ProblemError(
+            422, "policy_invalid", f"{_label(policy)}未通过提交检查，仍为草稿", errors=field_errors(errors)
+        )
     policy.submitted_at = now
     policy.submitted_by = actor
     await _move(repo, policy, action=PolicyAction.SUBMIT, to=PolicyStatus.SUBMITTED, actor=actor, now=now)
