@@ -5,9 +5,13 @@ cannot be written."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -40,9 +44,13 @@ async def calls(gw: Harness) -> list[AuditRecord]:
     return [r for r in await chain(gw) if r.route != TOKEN_ROUTE]
 
 
+def keys(gw: Harness) -> audit.AuditKeys:
+    return gw.app.state.gateway.audit.keys  # type: ignore[no-any-return]
+
+
 async def verify(gw: Harness) -> audit.Verification:
     async with gw.app.state.gateway.sessions() as session:
-        return await audit.verify(session)
+        return await audit.verify(session, keys(gw))
 
 
 async def execute(gw: Harness, statement: str) -> None:
@@ -181,15 +189,76 @@ async def test_an_edited_row_is_named_by_the_verifier(gw: Harness, capsys: pytes
     assert "broken at record 3: hash_mismatch" in capsys.readouterr().out
 
 
-async def test_a_row_edited_with_a_recomputed_hash_breaks_the_next_link(gw: Harness) -> None:
+async def test_a_row_rehashed_without_the_audit_key_is_caught(gw: Harness) -> None:
     await _make_calls(gw, 4)
     await execute(gw, "DROP TRIGGER audit_log_no_update")
     (second,) = [r for r in await chain(gw) if r.seq == 2]
     forged = {**audit.hashed_fields(second), "client_ip": "10.0.0.9"}
-    await execute(gw, f"UPDATE audit_log SET client_ip = '10.0.0.9', hash = '{audit.chain_hash(forged)}' WHERE seq = 2")
+    # Someone with the database but not the key: a plain SHA-256, or an HMAC under a guess.
+    guessed = audit.AuditKeys.from_config("dev:" + base64.b64encode(b"g" * 32).decode())
+    for forged_hash in (hashlib.sha256(audit.canonical(forged)).hexdigest(), audit.chain_hash(forged, guessed)):
+        await execute(gw, f"UPDATE audit_log SET client_ip = '10.0.0.9', hash = '{forged_hash}' WHERE seq = 2")
+        broken = (await verify(gw)).broken
+        assert broken is not None and (broken.seq, broken.kind) == (2, "hash_mismatch")
+
+
+async def test_a_row_rehashed_with_the_audit_key_still_breaks_the_next_link(gw: Harness) -> None:
+    await _make_calls(gw, 4)
+    await execute(gw, "DROP TRIGGER audit_log_no_update")
+    (second,) = [r for r in await chain(gw) if r.seq == 2]
+    forged = {**audit.hashed_fields(second), "client_ip": "10.0.0.9"}
+    forged_hash = audit.chain_hash(forged, keys(gw))
+    await execute(gw, f"UPDATE audit_log SET client_ip = '10.0.0.9', hash = '{forged_hash}' WHERE seq = 2")
 
     broken = (await verify(gw)).broken
     assert broken is not None and (broken.seq, broken.kind) == (3, "prev_link")
+
+
+async def _append_forged(gw: Harness, key_id: str | None, hash_of: Callable[[dict[str, Any]], str]) -> int:
+    """A record added at the end of the chain, head moved along, by someone writing SQL."""
+    last = (await chain(gw))[-1]
+    fields = {**audit.hashed_fields(last), "seq": last.seq + 1, "prev_hash": last.hash, "key_id": key_id}
+    fields["recorded_at"] = audit.readable(last)["recorded_at"]
+    forged = AuditRecord(**fields, hash=hash_of(fields))
+    async with gw.app.state.gateway.sessions() as session, session.begin():
+        session.add(forged)
+        await session.execute(sa.text(f"UPDATE audit_head SET seq = {forged.seq}, hash = '{forged.hash}'"))
+    return forged.seq
+
+
+async def test_a_record_appended_without_a_key_after_signed_ones_is_caught(gw: Harness) -> None:
+    await _make_calls(gw, 2)
+    seq = await _append_forged(gw, None, lambda f: audit.chain_hash({**f, "key_id": None}, keys(gw)))
+
+    broken = (await verify(gw)).broken
+    assert broken is not None and (broken.seq, broken.kind) == (seq, "unkeyed")
+
+
+async def test_a_record_signed_with_a_key_outside_the_ring_is_caught(gw: Harness) -> None:
+    await _make_calls(gw, 2)
+    other = audit.AuditKeys.from_config("forged:" + base64.b64encode(b"f" * 32).decode())
+    seq = await _append_forged(gw, "forged", lambda f: audit.chain_hash(f, other))
+
+    broken = (await verify(gw)).broken
+    assert broken is not None and (broken.seq, broken.kind) == (seq, "unknown_key")
+
+
+def test_the_audit_key_is_required_and_the_development_key_refused_in_production() -> None:
+    with pytest.raises(audit.AuditKeyError, match="must be set"):
+        audit.AuditKeys.from_config("", environment="production")
+    with pytest.raises(audit.AuditKeyError, match="development"):
+        audit.AuditKeys.from_config(audit.DEVELOPMENT_AUDIT_KEYS, environment="production")
+    with pytest.raises(audit.AuditKeyError, match="32 bytes"):
+        audit.AuditKeys.from_config("k1:" + base64.b64encode(b"short").decode(), environment="production")
+
+
+def test_a_rotated_ring_signs_with_its_first_key_and_verifies_with_every_key() -> None:
+    old, new = ("k2026:" + base64.b64encode(b"o" * 32).decode()), ("k2027:" + base64.b64encode(b"n" * 32).decode())
+    fields = {name: None for name in audit.HASHED_FIELDS} | {"seq": 1, "prev_hash": audit.GENESIS_HASH}
+    signed_before = audit.chain_hash(fields | {"key_id": "k2026"}, audit.AuditKeys.from_config(old))
+    rotated = audit.AuditKeys.from_config(f"{new},{old}")
+    assert rotated.current_id == "k2027"
+    assert audit.chain_hash(fields | {"key_id": "k2026"}, rotated) == signed_before
 
 
 async def test_a_deleted_row_is_named_as_a_gap(gw: Harness) -> None:
@@ -231,6 +300,58 @@ async def test_twenty_parallel_calls_make_one_unbroken_chain(gw: Harness) -> Non
     assert [r.seq for r in records] == list(range(1, len(records) + 1))
     assert {a.headers["x-request-id"] for a in answers} <= {r.request_id for r in records}
     assert (await verify(gw)).intact
+
+
+async def test_records_written_at_once_share_transactions_and_each_writer_gets_its_own(gw: Harness) -> None:
+    head_updates = 0
+
+    def count(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        nonlocal head_updates
+        head_updates += statement.lstrip().upper().startswith("UPDATE AUDIT_HEAD SET SEQ")
+
+    writer: audit.ChainWriter = gw.app.state.gateway.audit
+    engine = gw.app.state.gateway.engine.sync_engine
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        entries = [_entry(f"batch-{i}") for i in range(40)]
+        written = await asyncio.gather(*(writer.write(e) for e in entries))
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+
+    assert [w.request_id for w in written] == [e.request_id for e in entries]
+    assert sorted(w.seq for w in written) == list(range(written[0].seq, written[0].seq + 40))
+    assert 1 <= head_updates < 40
+    assert (await verify(gw)).intact
+
+
+async def test_when_a_batch_cannot_be_written_every_writer_in_it_is_told(gw: Harness) -> None:
+    await execute(gw, "DELETE FROM audit_head")
+    writer: audit.ChainWriter = gw.app.state.gateway.audit
+
+    outcomes = await asyncio.gather(*(writer.write(_entry(f"lost-{i}")) for i in range(5)), return_exceptions=True)
+
+    assert all(isinstance(o, RuntimeError) and "audit_head" in str(o) for o in outcomes)
+    assert await chain(gw) == []
+
+
+def _entry(request_id: str) -> audit.AuditEntry:
+    return audit.AuditEntry(
+        recorded_at=datetime.now(UTC),
+        client_id="auditor.sun",
+        principal_kind="operator",
+        actor="auditor.sun",
+        department=None,
+        enterprise=None,
+        method="GET",
+        route="/v1/operator/audit",
+        path="/v1/operator/audit",
+        query="",
+        uscc=None,
+        status=200,
+        problem_code=None,
+        request_id=request_id,
+        client_ip="127.0.0.1",
+    )
 
 
 # --- when the log cannot be written -----------------------------------------------------

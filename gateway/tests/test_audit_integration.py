@@ -87,8 +87,12 @@ def _entry(request_id: str) -> audit.AuditEntry:
     )
 
 
+# The gateways under test run with the development audit key, as this does.
+KEYS = audit.AuditKeys.from_config("")
+
+
 async def _verify(url: str) -> audit.Verification:
-    return await audit.verify_database(url)
+    return await audit.verify_database(url, KEYS)
 
 
 async def test_the_application_role_may_append_but_not_update_delete_or_truncate(
@@ -96,7 +100,7 @@ async def test_the_application_role_may_append_but_not_update_delete_or_truncate
 ) -> None:
     engine = db.make_engine(app_role_dsn.replace("postgresql://", "postgresql+asyncpg://"))
     try:
-        written = await audit.record(db.make_sessionmaker(engine), _entry("as-app-role"))
+        written = await audit.record(db.make_sessionmaker(engine), _entry("as-app-role"), KEYS)
     finally:
         await engine.dispose()
     assert written.seq == 1
@@ -154,10 +158,9 @@ async def test_writers_on_separate_replicas_queue_on_the_head(pg_gw: Harness) ->
     url = pg_gw.settings.database_url
     engines = [db.make_engine(url, pool_size=2) for _ in range(4)]
     try:
-        sessions = [db.make_sessionmaker(e) for e in engines]
-        written = await asyncio.gather(
-            *(audit.record(sessions[i % len(sessions)], _entry(f"replica-{i}")) for i in range(20))
-        )
+        # One group-committing writer per replica: batches from different replicas interleave.
+        writers = [audit.ChainWriter(db.make_sessionmaker(e), KEYS, max_batch=3) for e in engines]
+        written = await asyncio.gather(*(writers[i % len(writers)].write(_entry(f"replica-{i}")) for i in range(20)))
     finally:
         for engine in engines:
             await engine.dispose()

@@ -315,6 +315,15 @@ def test_production_refuses_authentication_off_and_the_development_registry() ->
         "database_url": "postgresql+asyncpg://x/y",
         "rate_limit_redis_url": "redis://x",
     }
-    for extra in ({"auth_required": False}, {"bootstrap_clients_file": "config/clients/development.yaml"}, {}):
+    secrets = {
+        "gateway_signing_keys": "g1:" + "A" * 43 + "=",
+        "internal_secret": "s" * 48,
+        "audit_keys": "a1:" + "B" * 43 + "=",
+    }
+    assert Settings(**base, **secrets).environment == "production"  # type: ignore[arg-type]
+    for extra in ({"auth_required": False}, {"bootstrap_clients_file": "config/clients/development.yaml"}):
         with pytest.raises(ValidationError):
-            Settings(**base, **extra)  # type: ignore[arg-type]
+            Settings(**base, **secrets, **extra)  # type: ignore[arg-type]
+    for missing in secrets:
+        with pytest.raises(ValidationError, match=f"MIANSHEN_{missing.upper()} must be set"):
+            Settings(**base, **{k: v for k, v in secrets.items() if k != missing})  # type: ignore[arg-type]

@@ -2,13 +2,23 @@
 who/what/when/result, in an append-only, hash-chained table.
 
 Chain. Record n carries `prev_hash` = hash of record n-1 (64 zeros for the first)
-and `hash` = SHA-256 over the canonical JSON of all its fields including
-`prev_hash` and `seq`. Sequence numbers start at 1 without gaps; the one-row
-`audit_head` holds the last seq and hash. A writer's first statement increments
-the head (UPDATE … RETURNING): on PostgreSQL that takes the head's row lock, the
-same lock SELECT … FOR UPDATE would, so concurrent writers on any number of
-replicas queue on it; on SQLite it takes the database's write lock, which a read
-first would not (two readers would then race for the same seq).
+and `hash` = HMAC-SHA256 under the audit key `key_id` over the canonical JSON of
+all its fields including `prev_hash`, `seq` and `key_id`. The key (ring
+`MIANSHEN_AUDIT_KEYS`, the first one signs, every one verifies) lives with the
+gateway and the verifier, not in the database: whoever can write the database
+but does not hold the key cannot add, edit or re-chain records that verify.
+Records from before keyed chains (key_id NULL, plain SHA-256) verify only as a
+prefix. Sequence numbers start at 1 without gaps; the one-row `audit_head` holds
+the last seq and hash. A writer's first statement increments the head (UPDATE …
+RETURNING): on PostgreSQL that takes the head's row lock, the same lock SELECT …
+FOR UPDATE would, so concurrent writers on any number of replicas queue on it; on
+SQLite it takes the database's write lock, which a read first would not (two
+readers would then race for the same seq).
+
+Group commit. Every audited call waits for its own record, but the calls of one
+process that arrive while a transaction is in flight share the next one
+(`ChainWriter`): one head update and one commit for all of them. Under load the
+cost of the head lock is paid per batch, not per request.
 
 When. `AuditMiddleware` holds the answer until the record of it has committed in
 its own transaction, after the upstream answered. If that write fails, the caller
@@ -32,9 +42,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import hashlib
+import hmac
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -53,6 +66,7 @@ from gateway.models import AuditHead, AuditRecord
 from gateway.principal import principal_of
 from mianshen_shared import db, problems
 from mianshen_shared import uscc as uscc_rules
+from mianshen_shared.sealing import SealingError, parse_key_ring
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +113,41 @@ class AuditEntry:
     client_ip: str | None
 
 
-HASHED_FIELDS = (*AuditEntry.__dataclass_fields__, "seq", "prev_hash")
+LEGACY_FIELDS = (*AuditEntry.__dataclass_fields__, "seq", "prev_hash")
+HASHED_FIELDS = (*LEGACY_FIELDS, "key_id")
+# Only for development and tests: a fixed, published key, refused in production.
+DEVELOPMENT_AUDIT_KEYS = "dev:" + base64.b64encode(b"mianshen-audit-development-key!!").decode()
+
+
+class AuditKeyError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class AuditKeys:
+    """The audit key ring: the first key signs new records, every key verifies."""
+
+    keys: tuple[tuple[str, bytes], ...]
+
+    @classmethod
+    def from_config(cls, ring: str, *, environment: str = "development") -> AuditKeys:
+        if not ring:
+            if environment == "production":
+                raise AuditKeyError("MIANSHEN_AUDIT_KEYS must be set in production")
+            ring = DEVELOPMENT_AUDIT_KEYS
+        elif environment == "production" and ring == DEVELOPMENT_AUDIT_KEYS:
+            raise AuditKeyError("the development audit key must not be used in production")
+        try:
+            return cls(parse_key_ring(ring))
+        except SealingError as exc:
+            raise AuditKeyError(f"MIANSHEN_AUDIT_KEYS: {exc}") from exc
+
+    @property
+    def current_id(self) -> str:
+        return self.keys[0][0]
+
+    def key(self, key_id: str) -> bytes | None:
+        return next((key for kid, key in self.keys if kid == key_id), None)
 
 
 def is_audited(method: str, route: str) -> bool:
@@ -134,9 +182,17 @@ def canonical(fields: dict[str, Any]) -> bytes:
     return json.dumps(normalised, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def chain_hash(fields: dict[str, Any]) -> str:
-    """The record's hash over every hashed field, `seq` and `prev_hash` included."""
-    return hashlib.sha256(canonical({name: fields[name] for name in HASHED_FIELDS})).hexdigest()
+def chain_hash(fields: dict[str, Any], keys: AuditKeys) -> str:
+    """The record's hash over every hashed field, `seq` and `prev_hash` included:
+    an HMAC under its `key_id`, or plain SHA-256 for a record from before keys."""
+    key_id = fields.get("key_id")
+    if key_id is None:
+        return hashlib.sha256(canonical({name: fields[name] for name in LEGACY_FIELDS})).hexdigest()
+    key = keys.key(key_id)
+    if key is None:
+        raise AuditKeyError(f"audit key {key_id!r} is not in the ring")
+    message = canonical({name: fields[name] for name in HASHED_FIELDS})
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
 def hashed_fields(record: AuditRecord) -> dict[str, Any]:
@@ -146,32 +202,76 @@ def hashed_fields(record: AuditRecord) -> dict[str, Any]:
 # --- writing: the chain ----------------------------------------------------------------
 
 
-async def append(session: AsyncSession, entry: AuditEntry) -> AuditRecord:
-    """Add `entry` at the end of the chain. The caller commits; until then the head
-    stays locked, so keep the transaction to this call."""
+async def append(session: AsyncSession, entries: Sequence[AuditEntry], keys: AuditKeys) -> list[AuditRecord]:
+    """Add `entries` at the end of the chain, in order. The caller commits; until
+    then the head stays locked, so keep the transaction to this call."""
     head = (
         await session.execute(
             sa.update(AuditHead)
             .where(AuditHead.id == HEAD_ID)
-            .values(seq=AuditHead.seq + 1)
+            .values(seq=AuditHead.seq + len(entries))
             .returning(AuditHead.seq, AuditHead.hash)
         )
     ).one_or_none()
     if head is None:
         raise RuntimeError("audit_head has no row: run the gateway's migrations")
-    seq, prev_hash = head
-    fields = {**asdict(entry), "seq": seq, "prev_hash": prev_hash}
-    record = AuditRecord(**fields, hash=chain_hash(fields))
-    session.add(record)
+    last_seq, prev_hash = head
+    records = []
+    for seq, entry in enumerate(entries, start=last_seq - len(entries) + 1):
+        fields = {**asdict(entry), "seq": seq, "prev_hash": prev_hash, "key_id": keys.current_id}
+        record = AuditRecord(**fields, hash=chain_hash(fields, keys))
+        records.append(record)
+        prev_hash = record.hash
+    session.add_all(records)
     await session.flush()
-    await session.execute(sa.update(AuditHead).where(AuditHead.id == HEAD_ID).values(hash=record.hash))
-    return record
+    await session.execute(sa.update(AuditHead).where(AuditHead.id == HEAD_ID).values(hash=prev_hash))
+    return records
 
 
-async def record(sessions: async_sessionmaker[AsyncSession], entry: AuditEntry) -> AuditRecord:
+async def record(sessions: async_sessionmaker[AsyncSession], entry: AuditEntry, keys: AuditKeys) -> AuditRecord:
     """Append `entry` in its own transaction and commit it."""
     async with sessions() as session, session.begin():
-        return await append(session, entry)
+        [written] = await append(session, [entry], keys)
+        return written
+
+
+class ChainWriter:
+    """Group commit for one process: `write` returns once the entry's record has
+    committed. Whoever holds the lock commits everything that is waiting, up to
+    `max_batch`; the others find their record already written when they get it."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], keys: AuditKeys, *, max_batch: int = 200) -> None:
+        self.sessions = sessions
+        self.keys = keys
+        self.max_batch = max_batch
+        self._waiting: list[tuple[AuditEntry, asyncio.Future[AuditRecord]]] = []
+        self._lock = asyncio.Lock()
+
+    async def write(self, entry: AuditEntry) -> AuditRecord:
+        done: asyncio.Future[AuditRecord] = asyncio.get_running_loop().create_future()
+        self._waiting.append((entry, done))
+        while not done.done():
+            async with self._lock:
+                if done.done():
+                    break
+                batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
+                # A caller that goes away (client disconnect) must not cut the
+                # transaction short for the others in its batch.
+                await asyncio.shield(self._commit(batch))
+        return await done
+
+    async def _commit(self, batch: list[tuple[AuditEntry, asyncio.Future[AuditRecord]]]) -> None:
+        try:
+            async with self.sessions() as session, session.begin():
+                records = await append(session, [entry for entry, _ in batch], self.keys)
+        except Exception as exc:
+            for _, done in batch:
+                if not done.done():
+                    done.set_exception(exc)
+            return
+        for (_, done), written in zip(batch, records, strict=True):
+            if not done.done():
+                done.set_result(written)
 
 
 # --- reading ---------------------------------------------------------------------------
@@ -209,7 +309,7 @@ def readable(record: AuditRecord) -> dict[str, Any]:
 
 # --- verifying -------------------------------------------------------------------------
 
-BreakKind = Literal["hash_mismatch", "prev_link", "sequence_gap", "head_mismatch"]
+BreakKind = Literal["hash_mismatch", "prev_link", "sequence_gap", "head_mismatch", "unkeyed", "unknown_key"]
 
 
 @dataclass(frozen=True)
@@ -229,9 +329,9 @@ class Verification:
         return self.broken is None
 
 
-async def verify(session: AsyncSession, *, batch: int = 1000) -> Verification:
+async def verify(session: AsyncSession, keys: AuditKeys, *, batch: int = 1000) -> Verification:
     """Walk the chain from the first record and stop at the first fault."""
-    expected_seq, prev_hash, checked = 1, GENESIS_HASH, 0
+    expected_seq, prev_hash, checked, keyed = 1, GENESIS_HASH, 0, False
     while True:
         rows = (
             await session.scalars(
@@ -239,10 +339,11 @@ async def verify(session: AsyncSession, *, batch: int = 1000) -> Verification:
             )
         ).all()
         for row in rows:
-            fault = _check(row, expected_seq, prev_hash)
+            fault = _check(row, expected_seq, prev_hash, keys, keyed_before=keyed)
             if fault is not None:
                 return Verification(checked, fault)
             expected_seq, prev_hash, checked = row.seq + 1, row.hash, checked + 1
+            keyed = keyed or row.key_id is not None
         if len(rows) < batch:
             break
     head = await session.get(AuditHead, HEAD_ID)
@@ -258,11 +359,19 @@ async def verify(session: AsyncSession, *, batch: int = 1000) -> Verification:
     return Verification(checked, None)
 
 
-def _check(row: AuditRecord, expected_seq: int, prev_hash: str) -> ChainBreak | None:
+def _check(
+    row: AuditRecord, expected_seq: int, prev_hash: str, keys: AuditKeys, *, keyed_before: bool
+) -> ChainBreak | None:
     if row.seq != expected_seq:
         missing = f"{expected_seq}" if row.seq == expected_seq + 1 else f"{expected_seq}至{row.seq - 1}"
         return ChainBreak(expected_seq, "sequence_gap", f"第{missing}条记录缺失（下一条为第{row.seq}条）")
-    if chain_hash(hashed_fields(row)) != row.hash:
+    if row.key_id is None and keyed_before:
+        detail = f"第{row.seq}条记录没有审计密钥签名，却排在已签名的记录之后（伪造或降级）"
+        return ChainBreak(row.seq, "unkeyed", detail)
+    if row.key_id is not None and keys.key(row.key_id) is None:
+        detail = f"第{row.seq}条记录的审计密钥“{row.key_id}”不在密钥环中，无法校验"
+        return ChainBreak(row.seq, "unknown_key", detail)
+    if not hmac.compare_digest(chain_hash(hashed_fields(row), keys), row.hash):
         return ChainBreak(row.seq, "hash_mismatch", f"第{row.seq}条记录的内容与其哈希不符（记录被修改）")
     if row.prev_hash != prev_hash:
         return ChainBreak(row.seq, "prev_link", f"第{row.seq}条记录的 prev_hash 与第{row.seq - 1}条记录的哈希不符")
@@ -344,10 +453,10 @@ class AuditMiddleware:
     async def _write(self, scope: Scope, status: int, problem_code: str | None) -> None:
         entry = entry_for(scope, status, problem_code)
         try:
-            sessions = scope["app"].state.gateway.sessions
-            if sessions is None:
+            writer = scope["app"].state.gateway.audit
+            if writer is None:
                 raise RuntimeError("the gateway's database is not open")
-            await record(sessions, entry)
+            await writer.write(entry)
         except Exception:
             log.exception("audit record not written: %s", json.dumps(asdict(entry), default=str, ensure_ascii=False))
             raise
@@ -398,11 +507,11 @@ def _problem_code(body: bytes) -> str | None:
 # --- the command line ------------------------------------------------------------------
 
 
-async def verify_database(url: str) -> Verification:
+async def verify_database(url: str, keys: AuditKeys) -> Verification:
     engine = db.make_engine(url)
     try:
         async with db.make_sessionmaker(engine)() as session:
-            return await verify(session)
+            return await verify(session, keys)
     finally:
         await engine.dispose()
 
@@ -418,7 +527,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gateway.config import Settings
 
         url = Settings().database_url
-    result = asyncio.run(verify_database(url))
+    # The key ring comes from the environment, as the gateway's does, never from the database.
+    try:
+        keys = AuditKeys.from_config(
+            os.environ.get("MIANSHEN_AUDIT_KEYS", ""), environment=os.environ.get("MIANSHEN_ENVIRONMENT", "development")
+        )
+    except AuditKeyError as exc:
+        print(f"审计密钥配置有误：{exc}", file=sys.stderr)
+        return 2
+    result = asyncio.run(verify_database(url, keys))
     if result.broken is None:
         print(f"audit chain intact: {result.checked} records")
         return 0

@@ -18,6 +18,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from gateway import clients
+from gateway.audit import AuditKeys, ChainWriter
 from gateway.config import Settings
 from gateway.service import Producer
 from gateway.tokens import KeyRing
@@ -43,6 +44,7 @@ class Gateway:
     sessions: async_sessionmaker[AsyncSession] | None = None
     # Access-token signing keys (issue 5, gateway.tokens).
     keys: KeyRing | None = None
+    audit: ChainWriter | None = None
     _kafka: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
@@ -51,6 +53,7 @@ class Gateway:
         self.engine = db.make_engine(s.database_url)
         self.sessions = db.make_sessionmaker(self.engine)
         self.keys = KeyRing.from_config(s.gateway_signing_keys, environment=s.environment, state_dir=s.state_dir)
+        self.audit = ChainWriter(self.sessions, AuditKeys.from_config(s.audit_keys, environment=s.environment))
         if s.bootstrap_clients_file is not None:
             await clients.load_bootstrap(self.sessions, s.bootstrap_clients_file, city=self.city)
         self.broker_expected = self.producer is not None or s.messaging_enabled

@@ -83,6 +83,10 @@ class Settings(ServiceSettings):
     bootstrap_clients_file: Path | None = None
     # Shared with the services: the gateway signs X-Gateway-Token with it.
     internal_secret: str = Field(default="", repr=False)
+    # HMAC keys of the audit chain, `<kid>:<base64 32 bytes>` separated by commas; the
+    # first signs, every one verifies. Empty: a published development key, refused
+    # in production (gateway.audit).
+    audit_keys: str = Field(default="", repr=False)
 
     @model_validator(mode="after")
     def _secure_in_production(self) -> Settings:
@@ -95,4 +99,6 @@ class Settings(ServiceSettings):
                 raise ValueError("MIANSHEN_GATEWAY_SIGNING_KEYS must be set in production")
             if not self.internal_secret:
                 raise ValueError("MIANSHEN_INTERNAL_SECRET must be set in production")
+            if not self.audit_keys:
+                raise ValueError("MIANSHEN_AUDIT_KEYS must be set in production")
         return self

@@ -43,6 +43,8 @@ class AuditRecord(Base):
     problem_code: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
     request_id: Mapped[str] = mapped_column(sa.String(128))
     client_ip: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    # The audit key whose HMAC `hash` is; NULL only for records from before keyed chains.
+    key_id: Mapped[str | None] = mapped_column(sa.String(32), nullable=True)
     prev_hash: Mapped[str] = mapped_column(sa.String(64))
     hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
 

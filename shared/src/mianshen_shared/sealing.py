@@ -39,6 +39,25 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def parse_key_ring(ring: str) -> tuple[tuple[str, bytes], ...]:
+    """`<id>:<base64 32 bytes>,…` as (id, key) pairs in order; the first is current."""
+    keys = []
+    for entry in ring.split(","):
+        key_id, sep, encoded = entry.strip().partition(":")
+        if not sep or not KEY_ID.match(key_id):
+            raise SealingError(f"key ring entry {key_id!r} is not <id>:<base64 key>")
+        try:
+            key = base64.b64decode(encoded, validate=True)
+        except ValueError as exc:
+            raise SealingError(f"key {key_id!r} is not valid base64") from exc
+        if len(key) != 32:
+            raise SealingError(f"key {key_id!r} must be 32 bytes, got {len(key)}")
+        keys.append((key_id, key))
+    if len({k for k, _ in keys}) != len(keys):
+        raise SealingError("key ids in the ring must be unique")
+    return tuple(keys)
+
+
 @dataclass(frozen=True)
 class Sealer:
     """The first key seals; every key in the ring opens what it sealed."""
@@ -53,21 +72,7 @@ class Sealer:
             ring = DEVELOPMENT_KEYS
         elif environment == "production" and ring == DEVELOPMENT_KEYS:
             raise SealingError("the development account key must not be used in production")
-        keys = []
-        for entry in ring.split(","):
-            key_id, sep, encoded = entry.strip().partition(":")
-            if not sep or not KEY_ID.match(key_id):
-                raise SealingError(f"key ring entry {key_id!r} is not <id>:<base64 key>")
-            try:
-                key = base64.b64decode(encoded, validate=True)
-            except ValueError as exc:
-                raise SealingError(f"key {key_id!r} is not valid base64") from exc
-            if len(key) != 32:
-                raise SealingError(f"key {key_id!r} must be 32 bytes (AES-256), got {len(key)}")
-            keys.append((key_id, key))
-        if len({k for k, _ in keys}) != len(keys):
-            raise SealingError("key ids in the ring must be unique")
-        return cls(tuple(keys))
+        return cls(parse_key_ring(ring))
 
     @classmethod
     def from_environment(cls) -> Sealer:
