@@ -52,6 +52,13 @@ async def gw(tmp_path: Path) -> AsyncIterator[Harness]:
 
 
 @pytest.fixture
+async def gw_behind_proxy(tmp_path: Path) -> AsyncIterator[Harness]:
+    """The gateway behind a load balancer at 127.0.0.1, the test client's address."""
+    async for harness in _harness(tmp_path, trusted_proxies="127.0.0.1/32"):
+        yield harness
+
+
+@pytest.fixture
 async def gw_open(tmp_path: Path) -> AsyncIterator[Harness]:
     """The gateway with authentication not required, as development stacks run it
     until their callers authenticate."""

@@ -131,6 +131,32 @@ async def test_query_secrets_and_account_numbers_are_left_out_of_the_record(gw: 
     assert record.query == "access_token=%5Bredacted%5D&note=%5Bredacted%5D&n=5"
 
 
+@pytest.mark.parametrize(
+    ("forwarded_for", "recorded"),
+    [
+        ("203.0.113.9", "203.0.113.9"),
+        # Whatever the caller wrote before the proxy's own entry is the caller's claim.
+        ("198.51.100.1, 203.0.113.9", "203.0.113.9"),
+    ],
+)
+async def test_behind_a_trusted_proxy_the_record_names_the_caller_it_forwarded_for(
+    gw_behind_proxy: Harness, forwarded_for: str, recorded: str
+) -> None:
+    gw_behind_proxy.services.reply(CONFIRMATION_SVC, f"/enterprises/{USCC}/entitlements", ok({"items": []}))
+    r = await gw_behind_proxy.client.get(ENTITLEMENTS, headers={"X-Forwarded-For": forwarded_for})
+    assert r.status_code == 200, r.text
+    (record,) = await calls(gw_behind_proxy)
+    assert record.client_ip == recorded
+
+
+async def test_without_trusted_proxies_a_forwarded_for_header_is_ignored(gw: Harness) -> None:
+    gw.services.reply(CONFIRMATION_SVC, f"/enterprises/{USCC}/entitlements", ok({"items": []}))
+    r = await gw.client.get(ENTITLEMENTS, headers={"X-Forwarded-For": "203.0.113.9"})
+    assert r.status_code == 200, r.text
+    (record,) = await calls(gw)
+    assert record.client_ip == "127.0.0.1"
+
+
 def test_a_valid_uscc_in_the_query_is_kept_as_the_enterprise_involved() -> None:
     assert audit.safe_query(f"uscc={USCC}&client_secret=s3cr3t") == f"uscc={USCC}&client_secret=%5Bredacted%5D"
 

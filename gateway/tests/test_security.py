@@ -10,7 +10,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from gateway import clients
+from gateway import bootstrap, clients
 from gateway.access import ROUTE_SCOPES
 from gateway.main import ALL_ROUTERS
 from gateway.testing import ClientAuth
@@ -303,6 +303,25 @@ async def test_a_disabled_client_gets_no_token(gw: Harness) -> None:
         auth=("dept.tjj", gw.registry["dept.tjj"].secret),
     )
     assert_problem(r, 401, "invalid_client")
+
+
+async def test_a_disabled_front_end_is_refused_once_its_cached_registration_expires(
+    gw: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gw.services.reply(CONFIRMATION, f"/enterprises/{A}/entitlements", ok({"items": []}))
+    as_a = ClientAuth(gw.registry["qinqing"], enterprise=A)
+    assert (await gw.client.get(f"/v1/enterprises/{A}/entitlements", auth=as_a)).status_code == 200
+    async with gw.app.state.gateway.sessions() as session, session.begin():
+        await clients.disable(session, "qinqing")
+
+    # Within client_cache_seconds this process still answers from what it read …
+    assert (await gw.client.get(f"/v1/enterprises/{A}/entitlements", auth=as_a)).status_code == 200
+    later = time.monotonic() + gw.settings.client_cache_seconds + 1
+    monkeypatch.setattr(bootstrap.time, "monotonic", lambda: later)
+    # … and after it the still unexpired token is of no use without the front end.
+    r = await gw.client.get(f"/v1/enterprises/{A}/entitlements", auth=as_a)
+    assert_problem(r, 401, "invalid_token")
+    assert "停用" in r.json()["detail"]
 
 
 def test_production_refuses_authentication_off_and_the_development_registry() -> None:

@@ -148,16 +148,11 @@ async def _with_enterprise(request: Request, principal: Principal) -> Principal:
     assertion = request.headers.get(ASSERTION_HEADER)
     if not assertion:
         raise Unauthenticated("缺少企业身份断言（X-Enterprise-Assertion）", code="enterprise_assertion_required")
-    sessions = get_gateway(request).sessions
-    assert sessions is not None
-    from gateway import clients
-
-    async with sessions() as session:
-        client = await clients.find(session, principal.client_id)
-    if client is None or client.status != "active":
+    assertion_keys = await get_gateway(request).front_end_keys(principal.client_id)
+    if assertion_keys is None:
         raise Unauthenticated("客户端已停用")
     try:
-        verified = verify_assertion(assertion, frontend=principal.client_id, keys=client.assertion_keys)
+        verified = verify_assertion(assertion, frontend=principal.client_id, keys=assertion_keys)
     except TokenError as exc:
         log.info("refused enterprise assertion from %s: %s", principal.client_id, exc)
         raise Unauthenticated("企业身份断言无效或已过期", code="invalid_enterprise_assertion") from exc

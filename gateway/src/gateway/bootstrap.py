@@ -9,6 +9,7 @@ own small database holds registered clients, consents and the audit log
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -46,6 +47,7 @@ class Gateway:
     keys: KeyRing | None = None
     audit: ChainWriter | None = None
     _kafka: AIOKafkaProducer | None = None
+    _front_ends: dict[str, tuple[float, list[dict[str, str]] | None]] = field(default_factory=dict)
 
     async def start(self) -> None:
         s = self.settings
@@ -75,6 +77,21 @@ class Gateway:
             await self.http.aclose()
         if self.engine is not None:
             await self.engine.dispose()
+
+    async def front_end_keys(self, client_id: str) -> list[dict[str, str]] | None:
+        """An active front end's assertion keys (None when unknown or disabled), read
+        at most every `client_cache_seconds` per process: the lookup is on the path of
+        every enterprise call, and a disabled front end is refused within that time."""
+        now = time.monotonic()
+        cached = self._front_ends.get(client_id)
+        if cached is not None and now - cached[0] < self.settings.client_cache_seconds:
+            return cached[1]
+        assert self.sessions is not None, "the gateway's lifespan has not started"
+        async with self.sessions() as session:
+            client = await clients.find(session, client_id)
+            keys = list(client.assertion_keys or []) if client is not None and client.status == "active" else None
+        self._front_ends[client_id] = (now, keys)
+        return keys
 
     def producer_ready(self) -> bool:
         # AIOKafkaProducer keeps `_closed`; injected fakes may not have it.

@@ -87,6 +87,13 @@ class Settings(ServiceSettings):
     # first signs, every one verifies. Empty: a published development key, refused
     # in production (gateway.audit).
     audit_keys: str = Field(default="", repr=False)
+    # How long a process keeps a front end's status and assertion keys: disabling a
+    # front end takes effect within this time, on every replica.
+    client_cache_seconds: float = Field(default=5.0, ge=0, le=60)
+    # The load balancers / ingress controllers in front of the gateway, as addresses
+    # or CIDRs separated by commas ("10.42.0.0/16"). Only their X-Forwarded-For is
+    # believed; empty: the TCP peer is the caller and the header is ignored.
+    trusted_proxies: str = ""
 
     @model_validator(mode="after")
     def _secure_in_production(self) -> Settings:

@@ -14,6 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute, iter_route_contexts
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from gateway import access
 from gateway.access import ASSERTION_HEADER, ROUTE_SCOPES, Audience
@@ -116,6 +117,11 @@ def create_app(
     problems.install(app)
     access.install(app)
     install_request_context(app, settings.service_name)
+    if settings.trusted_proxies:
+        # Outermost, so logs, rate limits and the audit record all see the caller's
+        # address: taken from X-Forwarded-For only when the peer is a listed proxy,
+        # as the right-most address no trusted proxy added.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     _install_probes(app)
     for router in ALL_ROUTERS:
         app.include_router(router)

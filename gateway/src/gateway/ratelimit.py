@@ -2,8 +2,9 @@
 
 Who is limited: the principal the access guard admitted (`principal_of`), keyed
 by its client id; anonymous callers of public routes are keyed by their IP
-address (the socket peer: X-Forwarded-For is not trusted, since anyone can set
-it). Each client kind has its own allowance (settings `rate_limits`); raising an
+address (the socket peer, or the address a trusted proxy forwarded for — setting
+`trusted_proxies`; anyone can write X-Forwarded-For, so it is believed from those
+proxies only). Each client kind has its own allowance (settings `rate_limits`); raising an
 objection draws on a second, much smaller allowance as well.
 
 How: GCRA (the generic cell rate algorithm) in one Lua script, so reading and

@@ -34,6 +34,9 @@ def main(argv: list[str] | None = None) -> None:
         port=args.port,
         log_config=None,
         access_log=False,
+        # uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1; the gateway
+        # decides which proxies it trusts itself (its setting trusted_proxies).
+        proxy_headers=False,
         timeout_graceful_shutdown=10,
     )
 
