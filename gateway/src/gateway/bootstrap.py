@@ -106,11 +106,16 @@ def get_gateway(request: Request) -> Gateway:
     return request.app.state.gateway  # type: ignore[no-any-return]
 
 
-def get_upstreams(request: Request) -> Upstreams:
+async def get_upstreams(request: Request) -> Upstreams:
     upstreams = get_gateway(request).upstreams
     assert upstreams is not None, "the gateway's lifespan has not started"
     return upstreams
 
 
-GatewayDep = Annotated[Gateway, Depends(get_gateway)]
+async def _gateway(request: Request) -> Gateway:
+    # Async, or FastAPI would run it in a worker thread on every request.
+    return get_gateway(request)
+
+
+GatewayDep = Annotated[Gateway, Depends(_gateway)]
 UpstreamsDep = Annotated[Upstreams, Depends(get_upstreams)]

@@ -67,7 +67,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": Problem, "description": _PROBLEM_DESCRIPTIONS[s]} for s in statuses}
 
 
-def require_json(request: Request) -> None:
+async def require_json(request: Request) -> None:
     mime = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if mime != "application/json" and not (mime.startswith("application/") and mime.endswith("+json")):
         raise ProblemError(415, "unsupported_media_type", "请求体应为JSON（Content-Type: application/json）")

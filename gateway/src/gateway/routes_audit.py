@@ -51,7 +51,7 @@ class AuditPage(BaseModel):
     next_after: int | None
 
 
-def require_auditor(request: Request) -> None:
+async def require_auditor(request: Request) -> None:
     if not principal_of(request).has_scope(AUDIT_READ_SCOPE):
         raise ProblemError(403, "insufficient_scope", "需要审计员权限（audit:read）才能查阅审计日志")
 

@@ -11,11 +11,13 @@ last token lasts.
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,8 @@ ALGORITHM = "EdDSA"
 MAX_ASSERTION_SECONDS = 300
 _LEEWAY_SECONDS = 5
 _DEV_KEY_FILE = "gateway-signing-key"
+# Tokens remembered as verified per process; beyond it the oldest is checked again.
+VERIFIED_CACHE_SIZE = 10_000
 
 
 class TokenError(Exception):
@@ -40,9 +44,21 @@ class TokenError(Exception):
 
 @dataclass(frozen=True)
 class KeyRing:
-    """The first key signs; every key verifies, so keys rotate without a flag day."""
+    """The first key signs; every key verifies, so keys rotate without a flag day.
+
+    A token that verified is remembered, by its exact text, until it expires (at
+    most `VERIFIED_CACHE_SIZE` of them): a client presents the same token for five
+    minutes, and checking its signature again on every call would be most of what
+    authentication costs. Expiry is still checked on every use."""
 
     keys: tuple[tuple[str, Ed25519PrivateKey], ...]
+    _public: dict[str, Ed25519PublicKey] = field(init=False, repr=False, compare=False)
+    _verified: OrderedDict[tuple[str, str], dict[str, Any]] = field(
+        init=False, repr=False, compare=False, default_factory=OrderedDict
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_public", {kid: key.public_key() for kid, key in self.keys})
 
     @classmethod
     def parse(cls, ring: str) -> KeyRing:
@@ -66,10 +82,7 @@ class KeyRing:
         return cls.parse(_development_ring(state_dir))
 
     def public_key(self, kid: str) -> Ed25519PublicKey | None:
-        for key_id, key in self.keys:
-            if key_id == kid:
-                return key.public_key()
-        return None
+        return self._public.get(kid)
 
     def issue(self, claims: dict[str, Any], *, issuer: str, lifetime: int) -> str:
         kid, key = self.keys[0]
@@ -86,6 +99,18 @@ class KeyRing:
         return jwt.encode(payload, key, algorithm=ALGORITHM, headers={"kid": kid})
 
     def verify(self, token: str, *, issuer: str) -> dict[str, Any]:
+        remembered = self._verified.get((issuer, token))
+        if remembered is not None:
+            if time.time() < int(remembered["exp"]) + _LEEWAY_SECONDS:
+                return dict(remembered)
+            self._verified.pop((issuer, token), None)
+        claims = self._verify_signed(token, issuer=issuer)
+        self._verified[(issuer, token)] = claims
+        while len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return dict(claims)
+
+    def _verify_signed(self, token: str, *, issuer: str) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -144,6 +169,7 @@ class EnterpriseAssertion:
     user: str
 
 
+@functools.lru_cache(maxsize=256)
 def load_public_key(pem: str) -> Ed25519PublicKey:
     key = serialization.load_pem_public_key(pem.encode())
     if not isinstance(key, Ed25519PublicKey):

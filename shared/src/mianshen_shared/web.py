@@ -217,12 +217,12 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     runtime.notify_relay()
 
 
-def get_correlation_id(request: Request) -> str:
+async def get_correlation_id(request: Request) -> str:
     return str(getattr(request.state, "correlation_id", None) or uuid.uuid4().hex)
 
 
 # scope="function": commit before the response is sent, so a 2xx means it is stored.
-def enterprise_uscc(
+async def enterprise_uscc(
     uscc: Annotated[str, Path(description="统一社会信用代码（18位，含校验位）", examples=["91410105MA9DEM01XB"])],
 ) -> str:
     """The {uscc} path parameter, checked to GB 32100-2015 before anything else runs:
@@ -237,5 +237,13 @@ def enterprise_uscc(
 
 EnterpriseUSCC = Annotated[str, Depends(enterprise_uscc)]
 DbSession = Annotated[AsyncSession, Depends(get_session, scope="function")]
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def _runtime(request: Request) -> Runtime:
+    # FastAPI runs a plain `def` dependency in a worker thread: a thread hop per
+    # request for what is an attribute read.
+    return get_runtime(request)
+
+
+RuntimeDep = Annotated[Runtime, Depends(_runtime)]
 CorrelationId = Annotated[str, Depends(get_correlation_id)]

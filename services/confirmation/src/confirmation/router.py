@@ -37,7 +37,7 @@ from mianshen_shared.web import CorrelationId, DbSession, EnterpriseUSCC, Runtim
 router = APIRouter(prefix="/enterprises", tags=["confirmation"])
 
 
-def outbox_emitter(session: DbSession, runtime: RuntimeDep, request_correlation: CorrelationId) -> service.Emit:
+async def outbox_emitter(session: DbSession, runtime: RuntimeDep, request_correlation: CorrelationId) -> service.Emit:
     async def emit(payload: Payload, *, key: str, correlation_id: str | None = None) -> Envelope:
         # The entitlement's own correlation id (from the department push) wins over
         # the request's, so one push can be followed to its payment.
@@ -46,7 +46,7 @@ def outbox_emitter(session: DbSession, runtime: RuntimeDep, request_correlation:
     return emit
 
 
-def account_sealer(runtime: RuntimeDep) -> Sealer:
+async def account_sealer(runtime: RuntimeDep) -> Sealer:
     settings = runtime.settings
     return Sealer.from_config(getattr(settings, "account_keys", ""), environment=settings.environment)
 

@@ -42,7 +42,9 @@ CaseStatus = Annotated[
 ]
 
 
-def get_actor(x_actor: Annotated[str | None, Header(alias=ACTOR_HEADER, description="操作人员编号")] = None) -> str:
+async def get_actor(
+    x_actor: Annotated[str | None, Header(alias=ACTOR_HEADER, description="操作人员编号")] = None,
+) -> str:
     """The operator taking a step; separation of duties rests on it."""
     if x_actor is None or not x_actor.strip():
         raise ProblemError(400, "actor_required", f"请在请求头 {ACTOR_HEADER} 中注明操作人员编号")
@@ -51,7 +53,7 @@ def get_actor(x_actor: Annotated[str | None, Header(alias=ACTOR_HEADER, descript
     return x_actor
 
 
-def get_department(
+async def get_department(
     department: Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{1,31}$", description="部门编码（城市配置）")],
 ) -> str:
     if department not in city.current().departments:
@@ -59,7 +61,7 @@ def get_department(
     return department
 
 
-def get_emit(session: DbSession, runtime: RuntimeDep, correlation_id: CorrelationId) -> instructions.Emit:
+async def get_emit(session: DbSession, runtime: RuntimeDep, correlation_id: CorrelationId) -> instructions.Emit:
     """Emitting writes to the outbox in the request's own transaction."""
 
     async def emit(payload: Payload, *, key: str, correlation_id: str = correlation_id) -> Any:
@@ -68,7 +70,7 @@ def get_emit(session: DbSession, runtime: RuntimeDep, correlation_id: Correlatio
     return emit
 
 
-def get_ledger(session: DbSession) -> recovery.Ledger:
+async def get_ledger(session: DbSession) -> recovery.Ledger:
     return recovery.ledger_for(session)
 
 

@@ -40,7 +40,9 @@ Limit = Annotated[int, Query(ge=1, le=200)]
 ObjectionStatus = Annotated[str | None, Query(pattern=r"^(open|upheld|dismissed)$", description="按处理状态筛选")]
 
 
-def get_actor(x_actor: Annotated[str | None, Header(alias=ACTOR_HEADER, description="操作人员编号")] = None) -> str:
+async def get_actor(
+    x_actor: Annotated[str | None, Header(alias=ACTOR_HEADER, description="操作人员编号")] = None,
+) -> str:
     if x_actor is None or not x_actor.strip():
         raise ProblemError(400, "actor_required", f"请在请求头 {ACTOR_HEADER} 中注明操作人员编号")
     if not _ACTOR.fullmatch(x_actor):
@@ -48,7 +50,7 @@ def get_actor(x_actor: Annotated[str | None, Header(alias=ACTOR_HEADER, descript
     return x_actor
 
 
-def get_emit(session: DbSession, runtime: RuntimeDep, correlation_id: CorrelationId) -> notice.Emit:
+async def get_emit(session: DbSession, runtime: RuntimeDep, correlation_id: CorrelationId) -> notice.Emit:
     """Emitting writes to the outbox in the request's own transaction."""
 
     async def emit(payload: Payload, *, key: str, correlation_id: str = correlation_id) -> Any:

@@ -38,7 +38,7 @@ ACTOR_HEADER = "X-Actor"
 _ACTOR = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 
 
-def get_actor(
+async def get_actor(
     x_actor: Annotated[str | None, Header(alias=ACTOR_HEADER, description="操作人员编号")] = None,
 ) -> str:
     """The operator taking a step; required on every state change (separation of duties rests on it)."""
@@ -54,7 +54,7 @@ def get_actor(
     return x_actor
 
 
-def get_emit(session: DbSession, runtime: RuntimeDep, correlation_id: CorrelationId) -> service.Emit:
+async def get_emit(session: DbSession, runtime: RuntimeDep, correlation_id: CorrelationId) -> service.Emit:
     """Emitting writes to the outbox in the request's own transaction."""
 
     async def emit(payload: Payload, *, key: str) -> Any:
