@@ -46,5 +46,7 @@ def configure(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("aiokafka", "kafka", "sqlalchemy.engine", "uvicorn.access"):
+    # httpx logs every request it sends at INFO: the gateway's forwarding and every
+    # adapter would log each call twice (their own line carries what matters).
+    for noisy in ("aiokafka", "kafka", "sqlalchemy.engine", "uvicorn.access", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
