@@ -174,7 +174,8 @@ def main() -> int:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="mianshen-prom-"))
-    stack = LocalStack(state_dir=work / "stack")
+    # Zero-day 公示, as in the demo: the report shows payments reach the finance system.
+    stack = LocalStack(state_dir=work / "stack", extra_env={"MIANSHEN_NOTICE_WORKING_DAYS_OVERRIDE": "0"})
     prometheus: subprocess.Popen[bytes] | None = None
     try:
         stack.start()
