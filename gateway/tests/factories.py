@@ -1,9 +1,12 @@
-"""Small builders of what departments and front ends send to the gateway."""
+"""Small builders of what departments and front ends send to the gateway, and of
+what the gateway records of it."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+from gateway.audit import AuditEntry
 from mianshen_shared import testing
 
 
@@ -59,3 +62,25 @@ def bank_account(**overrides: Any) -> dict[str, Any]:
         "bank_name": "中国工商银行郑州分行",
         **overrides,
     }
+
+
+def audit_entry(request_id: str, **overrides: Any) -> AuditEntry:
+    """An operator's budget change as the audit log records it."""
+    fields: dict[str, Any] = {
+        "recorded_at": datetime.now(UTC),
+        "client_id": "approver.zhao",
+        "principal_kind": "operator",
+        "actor": "approver.zhao",
+        "department": None,
+        "enterprise": None,
+        "method": "PUT",
+        "route": "/v1/operator/budgets/{policy_id}/{year}",
+        "path": "/v1/operator/budgets/p/2026",
+        "query": "",
+        "uscc": None,
+        "status": 200,
+        "problem_code": None,
+        "request_id": request_id,
+        "client_ip": "10.0.0.1",
+    }
+    return AuditEntry(**(fields | overrides))

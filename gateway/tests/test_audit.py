@@ -22,6 +22,7 @@ from gateway.models import AuditRecord
 from gateway.testing import ClientAuth
 from mianshen_shared import testing
 
+from .factories import audit_entry
 from .fakes import ok, problem
 from .harness import Harness, assert_problem
 
@@ -339,7 +340,7 @@ async def test_records_written_at_once_share_transactions_and_each_writer_gets_i
     engine = gw.app.state.gateway.engine.sync_engine
     sa.event.listen(engine, "before_cursor_execute", count)
     try:
-        entries = [_entry(f"batch-{i}") for i in range(40)]
+        entries = [audit_entry(f"batch-{i}") for i in range(40)]
         written = await asyncio.gather(*(writer.write(e) for e in entries))
     finally:
         sa.event.remove(engine, "before_cursor_execute", count)
@@ -354,30 +355,10 @@ async def test_when_a_batch_cannot_be_written_every_writer_in_it_is_told(gw: Har
     await execute(gw, "DELETE FROM audit_head")
     writer: audit.ChainWriter = gw.app.state.gateway.audit
 
-    outcomes = await asyncio.gather(*(writer.write(_entry(f"lost-{i}")) for i in range(5)), return_exceptions=True)
+    outcomes = await asyncio.gather(*(writer.write(audit_entry(f"lost-{i}")) for i in range(5)), return_exceptions=True)
 
     assert all(isinstance(o, RuntimeError) and "audit_head" in str(o) for o in outcomes)
     assert await chain(gw) == []
-
-
-def _entry(request_id: str) -> audit.AuditEntry:
-    return audit.AuditEntry(
-        recorded_at=datetime.now(UTC),
-        client_id="auditor.sun",
-        principal_kind="operator",
-        actor="auditor.sun",
-        department=None,
-        enterprise=None,
-        method="GET",
-        route="/v1/operator/audit",
-        path="/v1/operator/audit",
-        query="",
-        uscc=None,
-        status=200,
-        problem_code=None,
-        request_id=request_id,
-        client_ip="127.0.0.1",
-    )
 
 
 # --- when the log cannot be written -----------------------------------------------------

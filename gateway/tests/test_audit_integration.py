@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from gateway.main import create_app
 from gateway.testing import DEVELOPMENT_CLIENTS_FILE, AutoAuth, load_registry
 from mianshen_shared import db, testing
 
+from .factories import audit_entry
 from .fakes import FakeProducer, FakeServices, ok
 from .harness import Harness
 
@@ -67,26 +67,6 @@ async def app_role_dsn(pg_gw: Harness) -> AsyncIterator[str]:
         await admin.close()
 
 
-def _entry(request_id: str) -> audit.AuditEntry:
-    return audit.AuditEntry(
-        recorded_at=datetime.now(UTC),
-        client_id="approver.zhao",
-        principal_kind="operator",
-        actor="approver.zhao",
-        department=None,
-        enterprise=None,
-        method="PUT",
-        route="/v1/operator/budgets/{policy_id}/{year}",
-        path="/v1/operator/budgets/p/2026",
-        query="",
-        uscc=None,
-        status=200,
-        problem_code=None,
-        request_id=request_id,
-        client_ip="10.0.0.1",
-    )
-
-
 # The gateways under test run with the development audit key, as this does.
 KEYS = audit.AuditKeys.from_config("")
 
@@ -100,7 +80,7 @@ async def test_the_application_role_may_append_but_not_update_delete_or_truncate
 ) -> None:
     engine = db.make_engine(app_role_dsn.replace("postgresql://", "postgresql+asyncpg://"))
     try:
-        written = await audit.record(db.make_sessionmaker(engine), _entry("as-app-role"), KEYS)
+        written = await audit.record(db.make_sessionmaker(engine), audit_entry("as-app-role"), KEYS)
     finally:
         await engine.dispose()
     assert written.seq == 1
@@ -160,7 +140,9 @@ async def test_writers_on_separate_replicas_queue_on_the_head(pg_gw: Harness) ->
     try:
         # One group-committing writer per replica: batches from different replicas interleave.
         writers = [audit.ChainWriter(db.make_sessionmaker(e), KEYS, max_batch=3) for e in engines]
-        written = await asyncio.gather(*(writers[i % len(writers)].write(_entry(f"replica-{i}")) for i in range(20)))
+        written = await asyncio.gather(
+            *(writers[i % len(writers)].write(audit_entry(f"replica-{i}")) for i in range(20))
+        )
     finally:
         for engine in engines:
             await engine.dispose()
