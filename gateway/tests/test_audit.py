@@ -308,6 +308,62 @@ async def test_a_cut_off_tail_is_caught_by_the_head(gw: Harness) -> None:
     assert broken is not None and (broken.seq, broken.kind) == (last, "sequence_gap")
 
 
+async def test_a_chain_cut_back_with_its_head_passes_alone_but_not_against_an_anchor(
+    gw: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await _make_calls(gw, 4)
+    records = await chain(gw)
+    noted = audit.Anchor(records[-1].seq, records[-1].hash)  # what the log system kept
+    kept = records[1]
+    await execute(gw, "DROP TRIGGER audit_log_no_delete")
+    await execute(gw, f"DELETE FROM audit_log WHERE seq > {kept.seq}")
+    await execute(gw, f"UPDATE audit_head SET seq = {kept.seq}, hash = '{kept.hash}'")
+
+    assert (await verify(gw)).intact  # every remaining record is genuine
+    async with gw.app.state.gateway.sessions() as session:
+        broken = (await audit.verify(session, keys(gw), anchors=[noted])).broken
+    assert broken is not None and (broken.seq, broken.kind) == (kept.seq + 1, "anchor_missing")
+    argv = ["verify", "--database-url", database_url(gw), "--anchor", f"{noted.seq}:{noted.hash}"]
+    assert await asyncio.to_thread(audit.main, argv) == 1
+    assert "anchor_missing" in capsys.readouterr().out
+
+
+async def test_an_anchor_whose_record_now_has_another_hash_is_named(gw: Harness) -> None:
+    await _make_calls(gw, 3)
+    second = (await chain(gw))[1]
+    async with gw.app.state.gateway.sessions() as session:
+        broken = (await audit.verify(session, keys(gw), anchors=[audit.Anchor(second.seq, "0" * 64)])).broken
+        assert broken is not None and (broken.seq, broken.kind) == (second.seq, "anchor_mismatch")
+        assert (await audit.verify(session, keys(gw), anchors=[audit.Anchor(second.seq, second.hash)])).intact
+
+
+@pytest.mark.parametrize("text", ["3", "0:" + "a" * 64, "x:" + "a" * 64, "3:" + "A" * 64, "3:abc"])
+def test_a_malformed_anchor_is_refused_by_the_command(text: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        audit.main(["verify", "--database-url", "sqlite+aiosqlite:///unused.sqlite", "--anchor", text])
+    assert exit_.value.code == 2
+    assert "argument --anchor" in capsys.readouterr().err
+
+
+async def test_the_gateway_logs_the_chain_head_as_an_anchor_when_it_moves(
+    gw: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    await _make_calls(gw, 2)
+    head = (await chain(gw))[-1]
+    caplog.set_level("INFO", logger="gateway.audit")
+    task = asyncio.create_task(audit.log_anchors(gw.app.state.gateway.sessions, interval=0.01))
+    try:
+        for _ in range(200):
+            if any(getattr(r, "audit_anchor", None) for r in caplog.records):
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)  # a few more rounds: an unmoved head is not logged again
+    finally:
+        task.cancel()
+    anchors = [r.audit_anchor for r in caplog.records if getattr(r, "audit_anchor", None)]
+    assert anchors == [f"{head.seq}:{head.hash}"]
+
+
 async def test_the_log_refuses_updates_and_deletes(gw: Harness) -> None:
     await _make_calls(gw, 1)
     for statement in ("UPDATE audit_log SET status = 500", "DELETE FROM audit_log"):

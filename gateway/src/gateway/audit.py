@@ -309,7 +309,16 @@ def readable(record: AuditRecord) -> dict[str, Any]:
 
 # --- verifying -------------------------------------------------------------------------
 
-BreakKind = Literal["hash_mismatch", "prev_link", "sequence_gap", "head_mismatch", "unkeyed", "unknown_key"]
+BreakKind = Literal[
+    "hash_mismatch",
+    "prev_link",
+    "sequence_gap",
+    "head_mismatch",
+    "unkeyed",
+    "unknown_key",
+    "anchor_mismatch",
+    "anchor_missing",
+]
 
 
 @dataclass(frozen=True)
@@ -329,8 +338,28 @@ class Verification:
         return self.broken is None
 
 
-async def verify(session: AsyncSession, keys: AuditKeys, *, batch: int = 1000) -> Verification:
-    """Walk the chain from the first record and stop at the first fault."""
+@dataclass(frozen=True)
+class Anchor:
+    """A chain head noted outside the database: record `seq` had hash `hash`."""
+
+    seq: int
+    hash: str
+
+    @classmethod
+    def parse(cls, text: str) -> Anchor:
+        seq, sep, digest = text.partition(":")
+        if not sep or not seq.isdigit() or int(seq) < 1 or not re.fullmatch(r"[0-9a-f]{64}", digest):
+            raise ValueError(f"anchor {text!r} is not <seq>:<64 hex digits>")
+        return cls(int(seq), digest)
+
+
+async def verify(
+    session: AsyncSession, keys: AuditKeys, *, anchors: Sequence[Anchor] = (), batch: int = 1000
+) -> Verification:
+    """Walk the chain from the first record and stop at the first fault. Each anchor
+    must still be in it with the same hash: that catches what the key cannot, a
+    chain cut back to an earlier record with the head moved back too."""
+    expected = {a.seq: a.hash for a in anchors}
     expected_seq, prev_hash, checked, keyed = 1, GENESIS_HASH, 0, False
     while True:
         rows = (
@@ -340,6 +369,9 @@ async def verify(session: AsyncSession, keys: AuditKeys, *, batch: int = 1000) -
         ).all()
         for row in rows:
             fault = _check(row, expected_seq, prev_hash, keys, keyed_before=keyed)
+            if fault is None and row.seq in expected and expected[row.seq] != row.hash:
+                detail = f"第{row.seq}条记录的哈希与外部留存的锚点不一致（链被重写）"
+                fault = ChainBreak(row.seq, "anchor_mismatch", detail)
             if fault is not None:
                 return Verification(checked, fault)
             expected_seq, prev_hash, checked = row.seq + 1, row.hash, checked + 1
@@ -348,6 +380,9 @@ async def verify(session: AsyncSession, keys: AuditKeys, *, batch: int = 1000) -
             break
     head = await session.get(AuditHead, HEAD_ID)
     last_seq = expected_seq - 1
+    if expected and max(expected) > last_seq:
+        detail = f"外部锚点记到第{max(expected)}条，链只到第{last_seq}条（链尾被截去）"
+        return Verification(checked, ChainBreak(last_seq + 1, "anchor_missing", detail))
     if head is None:
         return Verification(checked, ChainBreak(last_seq + 1, "head_mismatch", "audit_head 行缺失"))
     if head.seq > last_seq:
@@ -507,11 +542,11 @@ def _problem_code(body: bytes) -> str | None:
 # --- the command line ------------------------------------------------------------------
 
 
-async def verify_database(url: str, keys: AuditKeys) -> Verification:
+async def verify_database(url: str, keys: AuditKeys, anchors: Sequence[Anchor] = ()) -> Verification:
     engine = db.make_engine(url)
     try:
         async with db.make_sessionmaker(engine)() as session:
-            return await verify(session, keys)
+            return await verify(session, keys, anchors=anchors)
     finally:
         await engine.dispose()
 
@@ -521,6 +556,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("verify", help="校验整条哈希链，指出第一条被破坏的记录")
     check.add_argument("--database-url", help="默认取网关配置（MIANSHEN_DATABASE_URL）")
+    check.add_argument(
+        "--anchor",
+        action="append",
+        default=[],
+        type=_anchor,
+        metavar="SEQ:HASH",
+        help="网关日志中留存的链头（audit_anchor），可多次给出；校验链仍包含它们",
+    )
     args = parser.parse_args(argv)
     url = args.database_url
     if url is None:
@@ -535,13 +578,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AuditKeyError as exc:
         print(f"审计密钥配置有误：{exc}", file=sys.stderr)
         return 2
-    result = asyncio.run(verify_database(url, keys))
+    result = asyncio.run(verify_database(url, keys, args.anchor))
     if result.broken is None:
         print(f"audit chain intact: {result.checked} records")
         return 0
     broken = result.broken
     print(f"audit chain broken at record {broken.seq}: {broken.kind} — {broken.detail}")
     return 1
+
+
+def _anchor(text: str) -> Anchor:
+    try:
+        return Anchor.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+# --- anchoring outside the database ------------------------------------------------------
+
+
+async def current_head(sessions: async_sessionmaker[AsyncSession]) -> Anchor | None:
+    async with sessions() as session:
+        head = await session.get(AuditHead, HEAD_ID)
+    return Anchor(head.seq, head.hash) if head is not None and head.seq > 0 else None
+
+
+async def log_anchors(sessions: async_sessionmaker[AsyncSession], interval: float) -> None:
+    """Every `interval` seconds, log the chain head when it moved: the log system keeps
+    it away from the database, and `verify --anchor SEQ:HASH` proves the chain still
+    holds it."""
+    last: Anchor | None = None
+    while True:
+        try:
+            head = await current_head(sessions)
+        except Exception:
+            log.exception("audit chain head could not be read for its anchor")
+        else:
+            if head is not None and head != last:
+                log.info("audit_anchor %d:%s", head.seq, head.hash, extra={"audit_anchor": f"{head.seq}:{head.hash}"})
+                last = head
+        await asyncio.sleep(interval)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ own small database holds registered clients, consents and the audit log
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -19,7 +21,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from gateway import clients
-from gateway.audit import AuditKeys, ChainWriter
+from gateway.audit import AuditKeys, ChainWriter, log_anchors
 from gateway.config import Settings
 from gateway.service import Producer
 from gateway.tokens import KeyRing
@@ -47,6 +49,7 @@ class Gateway:
     keys: KeyRing | None = None
     audit: ChainWriter | None = None
     _kafka: AIOKafkaProducer | None = None
+    _anchoring: asyncio.Task[None] | None = None
     _front_ends: dict[str, tuple[float, list[dict[str, str]] | None]] = field(default_factory=dict)
 
     async def start(self) -> None:
@@ -56,6 +59,8 @@ class Gateway:
         self.sessions = db.make_sessionmaker(self.engine)
         self.keys = KeyRing.from_config(s.gateway_signing_keys, environment=s.environment, state_dir=s.state_dir)
         self.audit = ChainWriter(self.sessions, AuditKeys.from_config(s.audit_keys, environment=s.environment))
+        if s.audit_anchor_seconds > 0:
+            self._anchoring = asyncio.create_task(log_anchors(self.sessions, s.audit_anchor_seconds))
         if s.bootstrap_clients_file is not None:
             await clients.load_bootstrap(self.sessions, s.bootstrap_clients_file, city=self.city)
         self.broker_expected = self.producer is not None or s.messaging_enabled
@@ -70,6 +75,10 @@ class Gateway:
             self.producer = self._kafka
 
     async def stop(self) -> None:
+        if self._anchoring is not None:
+            self._anchoring.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._anchoring
         if self._kafka is not None:
             await self._kafka.stop()
             self.producer = self._kafka = None

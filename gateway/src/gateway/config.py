@@ -87,6 +87,9 @@ class Settings(ServiceSettings):
     # first signs, every one verifies. Empty: a published development key, refused
     # in production (gateway.audit).
     audit_keys: str = Field(default="", repr=False)
+    # How often the chain head is logged as an anchor (`audit_anchor SEQ:HASH`) for
+    # `python -m gateway.audit verify --anchor`; 0 turns it off.
+    audit_anchor_seconds: float = Field(default=300.0, ge=0)
     # How long a process keeps a front end's status and assertion keys: disabling a
     # front end takes effect within this time, on every replica.
     client_cache_seconds: float = Field(default=5.0, ge=0, le=60)
