@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import statistics
 import tempfile
 import time
@@ -35,12 +34,6 @@ from mianshen_shared.web import GATEWAY_TOKEN_HEADER, sign_gateway_token
 
 ENTERPRISE = "91410105MAH5DHGYXC"
 WARM_UP = 20
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def p99(values: list[float]) -> float:
@@ -114,7 +107,7 @@ async def main() -> None:
         state_dir=Path(tempfile.mkdtemp(prefix="mianshen-bench-gw-")),
         kafka_bootstrap=testing.KAFKA_BOOTSTRAP,
         topic_prefix=testing.topic_prefix(),
-        ports={name: free_port() for name in DEFAULT_PORTS},
+        ports={name: testing.free_port() for name in DEFAULT_PORTS},
         rate_limit_redis_url=args.redis,
     )
     try:

@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import contextlib
 import random
-import socket
 import statistics
 import tempfile
 import time
@@ -36,12 +35,6 @@ from mianshen_shared.events import make_envelope, parse_envelope
 from mianshen_shared.events.catalog import DepartmentRecordSubmitted
 from mianshen_shared.stack import DEFAULT_PORTS, SERVICES, LocalStack
 from mianshen_shared.topics import TOPICS, physical
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def title_record(code: str, n: int) -> dict[str, object]:
@@ -194,7 +187,7 @@ async def main() -> None:
         kafka_bootstrap=testing.KAFKA_BOOTSTRAP,
         topic_prefix=testing.topic_prefix(),
         database_urls=urls,
-        ports={name: free_port() for name in DEFAULT_PORTS},
+        ports={name: testing.free_port() for name in DEFAULT_PORTS},
     )
     try:
         stack.start()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -11,12 +10,6 @@ import pytest
 
 from mianshen_shared import testing
 from mianshen_shared.stack import DEFAULT_PORTS, SERVICES, LocalStack
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -32,7 +25,7 @@ async def make_stack(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
             kafka_bootstrap=testing.KAFKA_BOOTSTRAP,
             topic_prefix=testing.topic_prefix(),
             database_urls=urls,
-            ports={name: free_port() for name in DEFAULT_PORTS},
+            ports={name: testing.free_port() for name in DEFAULT_PORTS},
             # 公示 of zero days, so payments follow acceptance within a test; the
             # notice itself is proven by payment's own tests.
             extra_env={"MIANSHEN_NOTICE_WORKING_DAYS_OVERRIDE": "0", **extra_env},

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,12 +9,6 @@ import pytest
 
 from mianshen_shared import testing
 from mianshen_shared.stack import DEFAULT_PORTS, SERVICES, LocalStack
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="package")
@@ -26,7 +19,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Local
         kafka_bootstrap=testing.KAFKA_BOOTSTRAP,
         topic_prefix=testing.topic_prefix(),
         database_urls=urls,
-        ports={name: free_port() for name in DEFAULT_PORTS},
+        ports={name: testing.free_port() for name in DEFAULT_PORTS},
         # 公示 of zero days: these tests follow a payment to the end; the notice is
         # proven by payment's own tests and tests/e2e/test_money_path.py.
         extra_env={"MIANSHEN_NOTICE_WORKING_DAYS_OVERRIDE": "0"},

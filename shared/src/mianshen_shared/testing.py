@@ -9,15 +9,23 @@ other's data.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import random
+import socket
 import string
+import subprocess
+import sys
+import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 
 from mianshen_shared import uscc
 
@@ -187,3 +195,43 @@ class TopicReader:
             if event_type is None or env.type == event_type:
                 out.append(env)
         return out
+
+
+# --- processes started for a test ------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_child(
+    module: str, args: Sequence[str], *, port: int, log_dir: Path, ready_within: float = 20.0
+) -> subprocess.Popen[bytes]:
+    """`python -m <module> --port <port> <args>` with its output in
+    `<log_dir>/<module>_<port>.log`, returned once GET /healthz answers 200."""
+    log_path = log_dir / f"{module}_{port}.log"
+    with log_path.open("ab") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", module, "--port", str(port), *args], stdout=log_file, stderr=subprocess.STDOUT
+        )
+    deadline = time.monotonic() + ready_within
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{module} exited with {process.returncode}; see {log_path}")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=0.5).status_code == 200:
+                return process
+        time.sleep(0.1)
+    stop_child(process)
+    raise RuntimeError(f"{module} did not become ready within {ready_within:g}s; see {log_path}")
+
+
+def stop_child(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)

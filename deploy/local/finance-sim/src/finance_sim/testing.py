@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,11 +11,7 @@ from typing import Any
 
 import httpx
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from mianshen_shared import testing
 
 
 @dataclass
@@ -59,46 +52,14 @@ class SimulatorProcess:
 
 
 def start(db_path: Path, *, port: int | None = None, timeout_delay: float = 10.0) -> SimulatorProcess:
-    port = port or free_port()
-    log_file = (db_path.parent / f"finance_sim_{port}.log").open("ab")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "finance_sim",
-            "--port",
-            str(port),
-            "--db",
-            str(db_path),
-            "--timeout-delay",
-            str(timeout_delay),
-            "--log-level",
-            "warning",
-        ],
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-    )
-    log_file.close()
-    sim = SimulatorProcess(url=f"http://127.0.0.1:{port}", port=port, db_path=db_path, process=process)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"finance-sim exited with {process.returncode}; see {log_file.name}")
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{sim.url}/healthz", timeout=0.5).status_code == 200:
-                return sim
-        time.sleep(0.1)
-    stop(sim)
-    raise RuntimeError("finance-sim did not become ready within 20s")
+    port = port or testing.free_port()
+    args = ["--db", str(db_path), "--timeout-delay", str(timeout_delay), "--log-level", "warning"]
+    process = testing.start_child("finance_sim", args, port=port, log_dir=db_path.parent)
+    return SimulatorProcess(url=f"http://127.0.0.1:{port}", port=port, db_path=db_path, process=process)
 
 
 def stop(sim: SimulatorProcess) -> None:
-    sim.process.terminate()
-    try:
-        sim.process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        sim.process.kill()
-        sim.process.wait(timeout=5)
+    testing.stop_child(sim.process)
 
 
 @contextlib.contextmanager

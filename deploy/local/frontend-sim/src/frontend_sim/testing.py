@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,12 +12,7 @@ from typing import Any
 import httpx
 
 from frontend_sim.app import DEVELOPMENT_SECRET
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from mianshen_shared import testing
 
 
 @dataclass
@@ -50,46 +42,14 @@ class FrontendSimProcess:
 
 
 def start(db_path: Path, *, port: int | None = None, secret: str = DEVELOPMENT_SECRET) -> FrontendSimProcess:
-    port = port or free_port()
-    log_file = (db_path.parent / f"frontend_sim_{port}.log").open("ab")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "frontend_sim",
-            "--port",
-            str(port),
-            "--db",
-            str(db_path),
-            "--secret",
-            secret,
-            "--log-level",
-            "warning",
-        ],
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-    )
-    log_file.close()
-    sim = FrontendSimProcess(url=f"http://127.0.0.1:{port}", port=port, db_path=db_path, process=process)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"frontend-sim exited with {process.returncode}; see {log_file.name}")
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{sim.url}/healthz", timeout=0.5).status_code == 200:
-                return sim
-        time.sleep(0.1)
-    stop(sim)
-    raise RuntimeError("frontend-sim did not become ready within 20s")
+    port = port or testing.free_port()
+    args = ["--db", str(db_path), "--secret", secret, "--log-level", "warning"]
+    process = testing.start_child("frontend_sim", args, port=port, log_dir=db_path.parent)
+    return FrontendSimProcess(url=f"http://127.0.0.1:{port}", port=port, db_path=db_path, process=process)
 
 
 def stop(sim: FrontendSimProcess) -> None:
-    sim.process.terminate()
-    try:
-        sim.process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        sim.process.kill()
-        sim.process.wait(timeout=5)
+    testing.stop_child(sim.process)
 
 
 @contextlib.contextmanager
