@@ -456,6 +456,7 @@ async def test_an_auditor_reads_the_log_in_chain_order_page_by_page(gw: Harness)
     assert len(second["items"]) == 1 and second["next_after"] is None
     assert second["items"][0]["seq"] > page["next_after"]
     assert second["items"][0]["hash"] == (await chain(gw))[second["items"][0]["seq"] - 1].hash
+    assert second["items"][0]["key_id"] == keys(gw).current_id
 
 
 async def test_the_auditor_s_own_reading_is_recorded(gw: Harness) -> None:

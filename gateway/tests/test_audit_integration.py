@@ -80,7 +80,7 @@ async def test_the_application_role_may_append_but_not_update_delete_or_truncate
 ) -> None:
     engine = db.make_engine(app_role_dsn.replace("postgresql://", "postgresql+asyncpg://"))
     try:
-        written = await audit.record(db.make_sessionmaker(engine), audit_entry("as-app-role"), KEYS)
+        written = await audit.ChainWriter(db.make_sessionmaker(engine), KEYS).write(audit_entry("as-app-role"))
     finally:
         await engine.dispose()
     assert written.seq == 1

@@ -228,13 +228,6 @@ async def append(session: AsyncSession, entries: Sequence[AuditEntry], keys: Aud
     return records
 
 
-async def record(sessions: async_sessionmaker[AsyncSession], entry: AuditEntry, keys: AuditKeys) -> AuditRecord:
-    """Append `entry` in its own transaction and commit it."""
-    async with sessions() as session, session.begin():
-        [written] = await append(session, [entry], keys)
-        return written
-
-
 class ChainWriter:
     """Group commit for one process: `write` returns once the entry's record has
     committed. Whoever holds the lock commits everything that is waiting, up to

@@ -41,6 +41,8 @@ class AuditRecordRead(BaseModel):
     problem_code: str | None
     request_id: str
     client_ip: str | None
+    # The audit key the hash is an HMAC under (null: a record from before keyed chains).
+    key_id: str | None
     prev_hash: str
     hash: str
 
