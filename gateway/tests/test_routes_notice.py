@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from mianshen_shared import testing
+from mianshen_shared.api import MAX_OFFSET
 
 from .fakes import ok, problem
 from .harness import Harness, assert_problem
@@ -59,6 +60,16 @@ async def test_anyone_reads_the_notice_with_its_filters_passed_on(gw: Harness) -
     (sent,) = gw.services.requests_to("/notices")
     assert (sent.url.params["policy_id"], sent.url.params["limit"]) == (ENTRY["policy_id"], "20")
     assert "batch" not in sent.url.params
+
+
+@pytest.mark.parametrize("path", ["/v1/notices", "/v1/notices/batches", "/v1/operator/objections"])
+@pytest.mark.parametrize("offset", [str(2**64), "-1", str(MAX_OFFSET + 1)])
+async def test_an_offset_out_of_range_is_refused_before_any_service_is_asked(
+    gw: Harness, path: str, offset: str
+) -> None:
+    r = await gw.client.get(path, params={"offset": offset})
+    assert_problem(r, 422, "validation_failed")
+    assert gw.services.requests_to("/notices") == gw.services.requests_to("/objections") == []
 
 
 async def test_anyone_reads_the_batches(gw: Harness) -> None:
